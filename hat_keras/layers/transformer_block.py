@@ -1,0 +1,86 @@
+"""The post-LN transformer block HAT uses for both its segment-wise and cross-segment encoders.
+
+Numerically it is transformers' BertLayer / RobertaLayer (spec §2.4). It is written out rather than taken
+from keras-hub's `TransformerEncoder` (equally exact) for three reasons the exports need:
+  * the mask is the additive bias upstream uses, `(1 - mask) · min`, precomputed once per forward pass
+    instead of once per block, and a bounded value can be swapped in for full-int8 TFLite;
+  * query, key and value are one fused (H, 3H) matmul (fewer, larger kernels on CPU/TFLite);
+  * softmax runs in float32 under mixed precision, so fully padded segments stay uniform, never NaN.
+"""
+import math
+
+import keras
+from keras import ops
+
+from hat_keras.layers.activations import get_activation
+
+
+@keras.saving.register_keras_serializable(package="hat_keras")
+class HATTransformerBlock(keras.layers.Layer):
+    def __init__(self, hidden_dim, num_heads, intermediate_dim, hidden_act="gelu", layer_norm_epsilon=1e-12,
+                 dropout=0.1, attention_dropout=0.1, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError(f"num_heads={num_heads} does not divide hidden_dim={hidden_dim}")
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.head_dim = hidden_dim // num_heads
+        self.intermediate_dim = intermediate_dim
+        self.hidden_act = hidden_act
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
+        dt = self.dtype_policy
+        self.qkv_dense = keras.layers.Dense(3 * hidden_dim, kernel_initializer=init(), dtype=dt, name="qkv")
+        self.output_dense = keras.layers.Dense(hidden_dim, kernel_initializer=init(), dtype=dt, name="attention_output")
+        self.attention_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dt,
+                                                                    name="attention_layer_norm")
+        self.intermediate_dense = keras.layers.Dense(intermediate_dim, activation=get_activation(hidden_act),
+                                                     kernel_initializer=init(), dtype=dt, name="intermediate")
+        self.ffn_output_dense = keras.layers.Dense(hidden_dim, kernel_initializer=init(), dtype=dt, name="ffn_output")
+        self.ffn_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dt, name="ffn_layer_norm")
+        self.attention_probs_dropout = keras.layers.Dropout(attention_dropout, dtype=dt)
+        self.hidden_dropout = keras.layers.Dropout(dropout, dtype=dt)
+
+    def build(self, input_shape, bias_shape=None):
+        shape = tuple(input_shape)
+        self.qkv_dense.build(shape)
+        self.output_dense.build(shape)
+        self.attention_layer_norm.build(shape)
+        self.intermediate_dense.build(shape)
+        self.ffn_output_dense.build(shape[:-1] + (self.intermediate_dim,))
+        self.ffn_layer_norm.build(shape)
+        self.built = True
+
+    def _heads(self, x, batch, length):
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, x, attention_bias, training=None):
+        """x: (B, T, H); attention_bias: (B, 1, 1, T) float32, 0 for keys to attend and a huge negative else."""
+        shape = ops.shape(x)
+        batch, length = shape[0], shape[1]
+        q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
+        q, k, v = self._heads(q, batch, length), self._heads(k, batch, length), self._heads(v, batch, length)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+        scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim) + attention_bias
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.attention_probs_dropout(probs, training=training)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        context = ops.reshape(context, (batch, length, self.hidden_dim))
+        attn = self.hidden_dropout(self.output_dense(context), training=training)
+        x = self.attention_layer_norm(attn + x)
+        ffn = self.hidden_dropout(self.ffn_output_dense(self.intermediate_dense(x)), training=training)
+        return self.ffn_layer_norm(ffn + x)
+
+    def compute_output_shape(self, input_shape, bias_shape=None):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim, "hidden_act": self.hidden_act,
+                "layer_norm_epsilon": self.layer_norm_epsilon, "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}

@@ -1,0 +1,16 @@
+"""HAT backbone and task models (Functional keras-hub models; constructor arguments are the config)."""
+from hat_keras.models.backbone import HATBackbone
+from hat_keras.models.masked_lm import HATMaskedLM, all_positions
+from hat_keras.models.multiple_choice import HATMultipleChoice
+from hat_keras.models.sequential_sentence_classifier import HATSequentialSentenceClassifier
+from hat_keras.models.text_classifier import HATTextClassifier
+from hat_keras.models.token_classifier import HATTokenClassifier
+
+TASKS = {
+    "backbone": HATBackbone,
+    "masked_lm": HATMaskedLM,
+    "text_classifier": HATTextClassifier,
+    "sequential_sentence_classifier": HATSequentialSentenceClassifier,
+    "multiple_choice": HATMultipleChoice,
+    "token_classifier": HATTokenClassifier,
+}

@@ -1,0 +1,42 @@
+"""HATTokenClassifier: per-token labels. Upstream's HATForTokenClassification crashes at construction
+(`add_pooling_layer`, spec §3.5); this is the working head it meant: dropout -> Linear(H, num_labels)."""
+import keras
+from keras_hub.models import Task
+
+from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+
+
+@keras.saving.register_keras_serializable(package="hat_keras")
+class HATTokenClassifier(OptionalSegmentIds, Task):
+    """sequence_output (B, S, H) -> logits (B, S, num_classes); label -100 is ignored, as in transformers."""
+
+    backbone_cls = HATBackbone
+    preprocessor_cls = None
+
+    def __init__(self, backbone, num_classes, dropout=None, preprocessor=None, **kwargs):
+        dropout = backbone.dropout if dropout is None else dropout
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
+        self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=hat_kernel_initializer(
+            backbone.initializer_range), dtype="float32", name="logits")
+        # === Config ===
+        self.num_classes = num_classes
+        self.dropout = dropout
+        # === Functional Model ===
+        inputs = backbone.input
+        logits = self.output_dense(self.output_dropout(backbone(inputs)["sequence_output"]))
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        if optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(3e-5, weight_decay=0.01)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)
+        if metrics == "auto":
+            metrics = None
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout}
