@@ -4,5 +4,9 @@ import os as _os
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from hat_keras.config import HATConfig, HATConfigError, layout_from_string, layout_to_string  # noqa: E402
+from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSequentialSentenceClassifier,  # noqa: E402
+                              HATTextClassifier, HATTokenClassifier, all_positions)
+from hat_keras.convert import (CheckpointError, LoadReport, from_pretrained, load_state_dict,  # noqa: E402
+                               read_state_dict, save_pretrained)
 
 __version__ = "0.1.0"

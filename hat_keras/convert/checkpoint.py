@@ -1,0 +1,106 @@
+"""Read and write HF-format weight files as {name: numpy array}.
+
+safetensors (single or sharded) is read with `safe_open(framework="np")`; a pickled `pytorch_model.bin`
+only with `torch.load(weights_only=True)` (torch is an optional dependency).
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+SAFETENSORS = "model.safetensors"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PYTORCH_BIN = "pytorch_model.bin"
+PYTORCH_BIN_INDEX = "pytorch_model.bin.index.json"
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be read as a HAT checkpoint; the message names the file and the problem."""
+
+
+def find_weights(folder):
+    """The weights file (or shard index) of a checkpoint folder, safetensors first."""
+    for name in (SAFETENSORS, SAFETENSORS_INDEX, PYTORCH_BIN, PYTORCH_BIN_INDEX):
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(f"{folder}: no weights found (looked for {SAFETENSORS}, {SAFETENSORS_INDEX}, "
+                            f"{PYTORCH_BIN}, {PYTORCH_BIN_INDEX})")
+
+
+def read_state_dict(path):
+    """{key: np.ndarray} from a folder, a .safetensors / .bin file or a shard index."""
+    if os.path.isdir(path):
+        path = find_weights(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such weights file")
+    if path.endswith(".index.json"):
+        return _read_sharded(path)
+    if path.endswith(".safetensors"):
+        return _read_safetensors(path)
+    return _read_torch(path)
+
+
+def _read_sharded(index_path):
+    try:
+        with open(index_path, encoding="utf-8") as f:
+            weight_map = json.load(f)["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{index_path}: not a shard index with a 'weight_map' ({e})") from None
+    folder = os.path.dirname(index_path)
+    state = {}
+    for shard in sorted(set(weight_map.values())):
+        part = read_state_dict(os.path.join(folder, shard))
+        state.update({k: v for k, v in part.items() if weight_map.get(k) == shard})
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise CheckpointError(f"{index_path}: keys listed in the index but absent from their shard: {missing}")
+    return state
+
+
+def _read_safetensors(path):
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e}); truncated or not a weights file?") \
+            from None
+
+
+def _read_torch(path):
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"{path} is a pickled PyTorch checkpoint; reading it needs torch "
+                          "(pip install 'hat-keras[torch]'), or convert it to model.safetensors first") from None
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] != b"\x80":  # neither a torch zip nor a legacy pickle
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither a torch zip archive nor a pickle)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: could not be read with torch.load(weights_only=True): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "numpy") for v in state.values()):
+        raise CheckpointError(f"{path}: does not hold a state dict of tensors")
+    return {k: v.detach().cpu().numpy() for k, v in state.items()}
+
+
+def write_safetensors(state, path, metadata=None):
+    """Write atomically (temp file, then rename) so a failure leaves nothing half-written."""
+    from safetensors.numpy import save_file
+
+    tmp = path + ".tmp"
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp, metadata=metadata or {"format": "pt"})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
