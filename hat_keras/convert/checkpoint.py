@@ -31,6 +31,7 @@ def find_weights(folder):
 
 def read_state_dict(path):
     """{key: np.ndarray} from a folder, a .safetensors / .bin file or a shard index."""
+    path = os.fspath(path)
     if os.path.isdir(path):
         path = find_weights(path)
     if not os.path.exists(path):
