@@ -186,7 +186,7 @@ def _lowercase_fixes():
     """Cased characters whose TF (ICU) lower-casing differs from Python's: (char, python_lower)."""
     tf, _ = _tf()
     chars = [chr(c) for c in re2_classes()["cased"]]
-    with tf.device("cpu"):
+    with tf.init_scope(), tf.device("cpu"):  # eager even when first called while tracing
         lowered = tf.strings.lower(tf.constant([c.encode() for c in chars]), encoding="utf-8").numpy()
     return tuple((c, c.lower()) for c, low in zip(chars, lowered) if low.decode() != c.lower())
 
@@ -240,6 +240,8 @@ def pretokenize_tf(text, special_tokens=(), lowercase=True, strip_accents=None, 
     cls = re2_classes()
     split_pattern = f"{cls['space']}|{cls['punct']}"
     pattern = special_tokens_pattern(special_tokens)
+    # tf-text's regex_split stops at NUL; U+0001 is removed by cleaning just like NUL.
+    text = tf.strings.regex_replace(text, "\\x00", "\x01")
     if pattern is None:
         text = _normalize_tf(text, lowercase, strip_accents, split_on_cjk)
         words = tf_text.regex_split(text, split_pattern, cls["punct"])

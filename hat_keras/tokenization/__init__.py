@@ -1,0 +1,5 @@
+"""Tokenization for HAT: the original HATTokenizer's segmentations, in-graph, plus keras-hub style
+preprocessors for the HAT tasks."""
+from hat_keras.tokenization.tokenizer import (HATTokenizer, HATTokenizerNotFound,  # noqa: F401
+                                              tokenizer_files_present)
+from hat_keras.tokenization.word_tokenizers import HATBytePairTokenizer, HATWordPieceTokenizer  # noqa: F401

@@ -1,0 +1,326 @@
+"""`HATTokenizer`: documents -> `max_sentences` segments of K token ids, as the original HATTokenizer.
+
+A keras-hub `Tokenizer` layer that wraps a sub-word tokenizer (`HATWordPieceTokenizer` for `vocab.txt`
+checkpoints, `HATBytePairTokenizer` for RoBERTa-style ones) and the segmenters of `segmentation`.
+Every call runs the same TensorFlow graph: inside `tf.data.Dataset.map`, inside an exported
+SavedModel, and eagerly (where inputs may be Python strings and outputs are numpy arrays).
+"""
+import json
+import logging
+import os
+
+import keras
+import keras_hub
+import numpy as np
+
+from hat_keras.tokenization import segmentation as seg
+from hat_keras.tokenization.word_tokenizers import HATBytePairTokenizer, HATWordPieceTokenizer
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_KEYS = ("token_ids", "padding_mask", "segment_ids")
+_WORDPIECE_FILES = ("vocab.txt",)
+_BPE_FILES = ("vocab.json", "merges.txt")
+
+
+def _tf():
+    import tensorflow as tf
+    return tf
+
+
+def tokenizer_files_present(folder):
+    """Whether `folder` holds a vocabulary `HATTokenizer.from_pretrained` can read."""
+    def has(*names):
+        return all(os.path.isfile(os.path.join(folder, n)) for n in names)
+    return bool(folder) and os.path.isdir(folder) and (
+        has(*_BPE_FILES) or has(*_WORDPIECE_FILES) or has("tokenizer.json"))
+
+
+def _read_json(path):
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _token_str(value):
+    """tokenizer_config.json stores special tokens as strings or AddedToken dicts."""
+    if isinstance(value, dict):
+        return value.get("content")
+    return value
+
+
+def _geometry(folder):
+    """Segment geometry from config.json (HATConfig field names and upstream defaults)."""
+    config = _read_json(os.path.join(folder, "config.json"))
+    if not config:
+        raise FileNotFoundError(f"{folder}: no config.json; HATTokenizer needs max_sentences and "
+                                "max_sentence_length from the checkpoint's config")
+    k = config.get("max_sentence_length", config.get("max_sentence_size", 128))
+    n = config.get("max_sentences", 64)
+    return dict(max_sentences=int(n), max_sentence_length=int(k),
+                model_max_length=int(config.get("model_max_length", n * k))), config.get("pad_token_id")
+
+
+class HATTokenizerNotFound(FileNotFoundError):
+    """The folder has no vocabulary (vocab.txt, vocab.json + merges.txt or tokenizer.json)."""
+
+
+def _word_tokenizer_from_folder(folder):
+    tok_config = _read_json(os.path.join(folder, "tokenizer_config.json"))
+    tok_config.update({k: v for k, v in _read_json(os.path.join(folder, "special_tokens_map.json")).items()
+                       if k not in tok_config})
+    specials = {k: _token_str(tok_config[k]) for k in ("cls_token", "sep_token", "pad_token", "mask_token",
+                                                       "unk_token") if tok_config.get(k)}
+    extra = [_token_str(t) for t in tok_config.get("additional_special_tokens", []) or []]
+    path = lambda name: os.path.join(folder, name)  # noqa: E731
+    if all(os.path.isfile(path(n)) for n in _BPE_FILES):  # upstream tries RobertaTokenizer first
+        with open(path("vocab.json"), encoding="utf-8") as f:
+            vocab = json.load(f)
+        return HATBytePairTokenizer(vocab, path("merges.txt"), **_bpe_specials(specials, tok_config))
+    if os.path.isfile(path("vocab.txt")):
+        return HATWordPieceTokenizer(
+            path("vocab.txt"), lowercase=tok_config.get("do_lower_case", True),
+            strip_accents=tok_config.get("strip_accents"),
+            split_on_cjk=tok_config.get("tokenize_chinese_chars", True),
+            special_tokens=extra or None, **specials)
+    if os.path.isfile(path("tokenizer.json")):
+        return _from_tokenizer_json(path("tokenizer.json"), specials, tok_config, extra)
+    raise HATTokenizerNotFound(f"{folder}: no tokenizer files (expected vocab.txt, vocab.json + merges.txt, "
+                               "or tokenizer.json)")
+
+
+def _bpe_specials(specials, tok_config):
+    out = {"cls_token": tok_config.get("bos_token") and _token_str(tok_config["bos_token"])}
+    out.update(specials)
+    out = {k: v for k, v in out.items() if v}
+    kwargs = {k: out[k] for k in ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token") if k in out}
+    if tok_config.get("add_prefix_space"):
+        kwargs["add_prefix_space"] = True
+    return kwargs
+
+
+def _from_tokenizer_json(file, specials, tok_config, extra):
+    with open(file, encoding="utf-8") as f:
+        spec = json.load(f)
+    model = spec.get("model", {})
+    if model.get("type") == "BPE":
+        merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
+        return HATBytePairTokenizer(dict(model["vocab"]), merges, **_bpe_specials(specials, tok_config))
+    if model.get("type") == "WordPiece":
+        vocab = sorted(model["vocab"].items(), key=lambda kv: kv[1])
+        normalizer = spec.get("normalizer") or {}
+        lowercase = normalizer.get("lowercase", tok_config.get("do_lower_case", True))
+        return HATWordPieceTokenizer(
+            [t for t, _ in vocab], lowercase=lowercase, strip_accents=normalizer.get("strip_accents"),
+            split_on_cjk=normalizer.get("handle_chinese_chars", True), special_tokens=extra or None, **specials)
+    raise ValueError(f"{file}: model type {model.get('type')!r} is not supported (WordPiece or BPE)")
+
+
+@keras.saving.register_keras_serializable(package="hat_keras")
+class HATTokenizer(keras_hub.tokenizers.Tokenizer):
+    """Cuts documents into `max_sentences` segments of `max_sentence_length` (K) ids, each starting with
+    the CLS / `<s>` id and holding no SEP, exactly as the original `HATTokenizer`.
+
+    `tok(inputs, segmentation=...)` returns `{"token_ids", "padding_mask", "segment_ids"}`, int32,
+    shape `(batch, max_sentences * K)` (no batch axis for a single string). Inputs:
+    - a string or a list / 1-D tensor of strings: documents;
+    - a list of lists / 2-D ragged tensor of strings: per document, sentences (`sentences` groups them
+      as given), segments (`presegmented`) or pieces whose ids are concatenated (`uniform`).
+    A plain document in `presegmented` mode is cut at blank lines (paragraphs), or into consecutive
+    sentence triples when it has fewer than two paragraphs.
+    `padding_mask` is upstream's attention mask; it is 1 on real tokens even when their id equals the
+    pad id (a literal "[PAD]" in the text), and 0 on the first position of all-padding segments.
+    Eager calls return numpy arrays; inside `tf.function`/`tf.data` they return tensors.
+    """
+
+    def __init__(self, word_tokenizer, max_sentences=8, max_sentence_length=128, model_max_length=None,
+                 segmentation="sentences", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(word_tokenizer, dict):
+            word_tokenizer = keras.layers.deserialize(word_tokenizer)
+        if max_sentence_length < 2 or max_sentences < 1:
+            raise ValueError(f"need max_sentence_length >= 2 and max_sentences >= 1, got "
+                             f"{max_sentence_length} and {max_sentences}")
+        self.word_tokenizer = word_tokenizer
+        self.max_sentences = int(max_sentences)
+        self.max_sentence_length = int(max_sentence_length)
+        self.model_max_length = int(model_max_length or max_sentences * max_sentence_length)
+        self.segmentation = seg.check_segmentation(segmentation)
+        self._eager_fns = {}
+        self.built = True  # nothing to build: the vocabulary lives in the word tokenizer
+
+    # ---- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, folder, missing_ok=False, **kwargs):
+        """Build from a checkpoint folder: `config.json` (geometry) and `vocab.txt` (+ optional
+        `tokenizer_config.json`), or `vocab.json` + `merges.txt`, or `tokenizer.json`.
+
+        With `missing_ok=True`, a folder without tokenizer files gives None instead of raising
+        `HATTokenizerNotFound`.
+        """
+        folder = os.fspath(folder)
+        if not tokenizer_files_present(folder):
+            if missing_ok:
+                return None
+            raise HATTokenizerNotFound(f"{folder}: no tokenizer files (expected vocab.txt, vocab.json + "
+                                       "merges.txt, or tokenizer.json)")
+        geometry, config_pad = _geometry(folder)
+        word_tokenizer = _word_tokenizer_from_folder(folder)
+        if config_pad is not None and config_pad != word_tokenizer.pad_token_id:
+            logger.warning("%s: config.json pad_token_id=%s but the vocabulary's %r is %s; padding uses the "
+                           "vocabulary's id, as the original tokenizer did", folder, config_pad,
+                           word_tokenizer.pad_token, word_tokenizer.pad_token_id)
+        geometry.update(kwargs)
+        return cls(word_tokenizer, **geometry)
+
+    # ---- keras-hub Tokenizer API (flat ids, no specials) --------------------------------------------
+    def tokenize(self, inputs):
+        """Flat sub-word ids without special tokens (what upstream feeds its segmenters)."""
+        if _tf().executing_eagerly():
+            inputs = self._canonicalize(inputs)[0]
+        return self.word_tokenizer.tokenize(inputs)
+
+    def detokenize(self, inputs):
+        return self.word_tokenizer.detokenize(inputs)
+
+    def get_vocabulary(self):
+        return self.word_tokenizer.get_vocabulary()
+
+    def vocabulary_size(self):
+        return self.word_tokenizer.vocabulary_size()
+
+    def id_to_token(self, id):
+        return self.word_tokenizer.id_to_token(id)
+
+    def token_to_id(self, token):
+        return self.word_tokenizer.token_to_id(token)
+
+    @property
+    def special_tokens(self):
+        return self.word_tokenizer.special_tokens
+
+    @property
+    def special_token_ids(self):
+        return self.word_tokenizer.special_token_ids
+
+    @property
+    def cls_token_id(self):
+        return self.word_tokenizer.cls_token_id
+
+    @property
+    def pad_token_id(self):
+        return self.word_tokenizer.pad_token_id
+
+    @property
+    def mask_token_id(self):
+        return self.word_tokenizer.mask_token_id
+
+    @property
+    def sequence_length(self):
+        return self.max_sentences * self.max_sentence_length
+
+    # ---- segmentation ------------------------------------------------------------------------------
+    def call(self, inputs, segmentation=None, max_sentences=None, model_max_length=None):
+        segmentation = seg.check_segmentation(segmentation or self.segmentation)
+        n = int(max_sentences or self.max_sentences)
+        m = int(model_max_length or (self.model_max_length if n == self.max_sentences
+                                     else n * self.max_sentence_length))
+        tf = _tf()
+        if not tf.executing_eagerly():
+            return self.segment(inputs, segmentation, n, m)
+        inputs, unbatched = self._canonicalize(inputs)
+        ragged = isinstance(inputs, tf.RaggedTensor)
+        fn = self._eager_fn(segmentation, ragged, n, m)
+        with tf.device("cpu"):
+            out = fn(inputs)
+        out = {k: v.numpy() for k, v in out.items()}
+        if unbatched:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
+    def _eager_fn(self, segmentation, ragged, n, m):
+        key = (segmentation, ragged, n, m)
+        if key not in self._eager_fns:
+            tf = _tf()
+            spec = (tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1) if ragged
+                    else tf.TensorSpec([None], tf.string))
+            self._eager_fns[key] = tf.function(
+                lambda x: self.segment(x, segmentation, n, m), input_signature=[spec], autograph=False)
+        return self._eager_fns[key]
+
+    @staticmethod
+    def _canonicalize(inputs):
+        """Python / numpy / tensor inputs -> (batched string tensor [B] or ragged [B, S], unbatched)."""
+        tf = _tf()
+        if isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
+            if inputs.shape.rank == 0:
+                return tf.reshape(inputs, [1]), True
+            if inputs.shape.rank == 2 and not isinstance(inputs, tf.RaggedTensor):
+                inputs = tf.RaggedTensor.from_tensor(inputs)
+            return inputs, False
+        if isinstance(inputs, (str, bytes)):
+            return tf.constant([inputs]), True
+        if isinstance(inputs, np.ndarray):
+            inputs = inputs.tolist()
+        inputs = list(inputs)
+        if inputs and all(isinstance(x, (list, tuple, np.ndarray)) for x in inputs):
+            rows = [[s.encode("utf-8") if isinstance(s, str) else s for s in x] for x in inputs]
+            return tf.ragged.constant(rows, dtype=tf.string, ragged_rank=1), False
+        if any(isinstance(x, (list, tuple, np.ndarray)) for x in inputs):
+            raise ValueError("HATTokenizer inputs must be all strings or all lists of strings")
+        return tf.constant([s.encode("utf-8") if isinstance(s, str) else s for s in inputs], tf.string,
+                           shape=[len(inputs)]), False
+
+    def segment(self, inputs, segmentation, max_sentences, model_max_length):
+        """The graph: string tensor [B] or ragged [B, S] -> dict of int32 [B, N*K] tensors."""
+        tf = _tf()
+        if not isinstance(inputs, tf.RaggedTensor):
+            inputs = tf.convert_to_tensor(inputs, tf.string)
+        unbatched = inputs.shape.rank == 0
+        if unbatched:
+            inputs = tf.reshape(inputs, [1])
+        if inputs.shape.rank == 2 and not isinstance(inputs, tf.RaggedTensor):
+            inputs = tf.RaggedTensor.from_tensor(inputs)
+        # NUL and U+0001 are both removed by BERT's cleaning; NUL would stop tf-text's regex_split.
+        if isinstance(inputs, tf.RaggedTensor):
+            inputs = inputs.with_flat_values(tf.strings.regex_replace(inputs.flat_values, "\\x00", "\x01"))
+        else:
+            inputs = tf.strings.regex_replace(inputs, "\\x00", "\x01")
+        is_lists = isinstance(inputs, tf.RaggedTensor)
+        k = self.max_sentence_length
+        cls_id, pad_id = self.cls_token_id, self.pad_token_id
+        if segmentation == "uniform":
+            ids = self.word_tokenizer.tokenize(inputs)
+            if is_lists:
+                ids = ids.merge_dims(1, 2)
+            out = seg.pack_uniform(ids, max_sentences, k, model_max_length, cls_id, pad_id)
+        else:
+            if not is_lists:
+                inputs = (seg.split_sentences(inputs) if segmentation == "sentences"
+                          else seg.default_segments(inputs))
+            ids = self.word_tokenizer.tokenize(inputs)
+            pack = seg.pack_sentences if segmentation == "sentences" else seg.pack_presegmented
+            out = pack(ids, max_sentences, k, cls_id, pad_id)
+        out = dict(zip(OUTPUT_KEYS, out))
+        if unbatched:
+            out = {key: v[0] for key, v in out.items()}
+        return out
+
+    # ---- serialization -----------------------------------------------------------------------------
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "word_tokenizer": keras.layers.serialize(self.word_tokenizer),
+            "max_sentences": self.max_sentences,
+            "max_sentence_length": self.max_sentence_length,
+            "model_max_length": self.model_max_length,
+            "segmentation": self.segmentation,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["word_tokenizer"] = keras.layers.deserialize(config["word_tokenizer"])
+        return cls(**config)
