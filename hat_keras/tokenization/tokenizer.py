@@ -8,6 +8,7 @@ SavedModel, and eagerly (where inputs may be Python strings and outputs are nump
 import json
 import logging
 import os
+import weakref
 
 import keras
 import keras_hub
@@ -19,6 +20,8 @@ from hat_keras.tokenization.word_tokenizers import HATBytePairTokenizer, HATWord
 logger = logging.getLogger(__name__)
 
 OUTPUT_KEYS = ("token_ids", "padding_mask", "segment_ids")
+# Compiled eager-call graphs per tokenizer, kept off the layer so they are neither tracked nor exported.
+_EAGER_FNS = weakref.WeakKeyDictionary()
 _WORDPIECE_FILES = ("vocab.txt",)
 _BPE_FILES = ("vocab.json", "merges.txt")
 
@@ -147,7 +150,6 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         self.max_sentence_length = int(max_sentence_length)
         self.model_max_length = int(model_max_length or max_sentences * max_sentence_length)
         self.segmentation = seg.check_segmentation(segmentation)
-        self._eager_fns = {}
         self.built = True  # nothing to build: the vocabulary lives in the word tokenizer
 
     # ---- construction ------------------------------------------------------------------------------
@@ -241,13 +243,14 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
 
     def _eager_fn(self, segmentation, ragged, n, m):
         key = (segmentation, ragged, n, m)
-        if key not in self._eager_fns:
+        fns = _EAGER_FNS.setdefault(self, {})
+        if key not in fns:
             tf = _tf()
             spec = (tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1) if ragged
                     else tf.TensorSpec([None], tf.string))
-            self._eager_fns[key] = tf.function(
+            fns[key] = tf.function(
                 lambda x: self.segment(x, segmentation, n, m), input_signature=[spec], autograph=False)
-        return self._eager_fns[key]
+        return fns[key]
 
     @staticmethod
     def _canonicalize(inputs):
