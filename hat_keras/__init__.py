@@ -8,5 +8,6 @@ from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSe
                               HATTextClassifier, HATTokenClassifier, all_positions)
 from hat_keras.convert import (CheckpointError, LoadReport, from_pretrained, load_state_dict,  # noqa: E402
                                read_state_dict, save_pretrained)
+from hat_keras.tokenization import (HATMaskedLMPreprocessor, HATMultipleChoicePreprocessor, HATSequentialSentenceClassifierPreprocessor, HATTextClassifierPreprocessor, HATTokenizer, tokenizer_files_present)  # noqa: E402,E501
 
 __version__ = "0.1.0"
