@@ -1,0 +1,62 @@
+"""Exports users run: `.keras`, SavedModel for TF Serving, TFLite/LiteRT and ONNX, each verified before success."""
+from hat_keras.exporting.source import ExportError, ExportSource, load_model, make_source  # noqa: F401
+from hat_keras.exporting.verify import (REPORT_NAME, TOLERANCES, ExportVerificationError,  # noqa: F401
+                                        Samples, synthetic_documents, text_documents)
+
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
+
+
+def _log_default(msg):
+    print(msg, flush=True)
+
+
+def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenizer=None, name="hat", version=1,
+                 sample_texts=None, calibration_texts=None, num_samples=16, tolerance=None, segmentation=None,
+                 int8_mask_value="default", int8_float_ops="default", log=_log_default):
+    """Export `model` (object, `.keras` file, checkpoint or preset folder) to `out_dir` and verify it.
+
+    Returns the export report (also written as `out_dir/export_report.json`); raises ExportVerificationError
+    (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`.
+    """
+    from hat_keras.exporting import text as text_mod
+    if format not in FORMATS:
+        raise ExportError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
+    if quantize is not None and format != "tflite":
+        raise ExportError(f"--quantize applies to tflite only (got format={format})")
+    if quantize == "float32":
+        quantize = None
+    source = model if isinstance(model, ExportSource) else make_source(model, labels=labels, tokenizer=tokenizer,
+                                                                        name=name)
+    encoder = text_mod.TextEncoder(source, segmentation) if source.tokenizer_dir else None
+    if encoder is None and format == "saved_model":
+        log("[export] no tokenizer found (vocab.txt): the SavedModel gets serving_default only, no classify_text")
+    if sample_texts is not None and encoder is None:
+        raise ExportError("sample texts need a tokenizer: pass tokenizer=FOLDER (with vocab.txt)")
+    if sample_texts:
+        samples = text_documents(encoder, list(sample_texts)[:num_samples])
+    else:
+        samples = synthetic_documents(source, num_samples)
+    if format == "keras":
+        from hat_keras.exporting.keras_format import export_keras
+        return export_keras(source, out_dir, samples, tolerance, log=log)
+    if format == "saved_model":
+        from hat_keras.exporting.saved_model import export_saved_model
+        return export_saved_model(source, out_dir, encoder, version, samples, tolerance, log=log)
+    if format == "onnx":
+        from hat_keras.exporting.onnx import export_onnx
+        return export_onnx(source, out_dir, samples, tolerance, log=log)
+    from hat_keras.exporting import tflite
+    calibration = None
+    if quantize == "int8":
+        texts = calibration_texts or (list(sample_texts)[num_samples:] if sample_texts else None)
+        if not texts:
+            raise ExportError("int8 needs calibration texts (--calibration FILE.jsonl, or more --samples than "
+                              "--num-samples)")
+        calibration = text_documents(encoder, texts)
+    kw = {}
+    if int8_mask_value != "default":
+        kw["int8_mask_value"] = int8_mask_value
+    if int8_float_ops != "default":
+        kw["int8_float_ops"] = tuple(int8_float_ops or ())
+    return tflite.export_tflite(source, out_dir, quantize, samples, calibration, tolerance,
+                                tokenizer_settings=encoder.settings() if encoder else None, log=log, **kw)

@@ -1,0 +1,131 @@
+"""What an export starts from: the Keras model plus what must travel with it (labels, geometry, vocabulary)."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+
+class ExportError(RuntimeError):
+    """An export could not be produced (bad input, converter failure)."""
+
+
+@dataclasses.dataclass
+class ExportSource:
+    model: object                 # a HATTextClassifier (or any HAT task taking token_ids/padding_mask)
+    labels: list                  # class names, index order
+    segment_length: int           # K
+    max_segments: int             # N (max_sentences)
+    vocab_path: str = None        # vocab.txt of the tokenizer, when known
+    tokenizer_dir: str = None     # folder HATTokenizer.from_pretrained can read
+    name: str = "hat"
+
+    @property
+    def sequence_length(self):
+        return self.segment_length * self.max_segments
+
+    @property
+    def backbone(self):
+        return self.model if not hasattr(self.model, "backbone") else self.model.backbone
+
+    def geometry(self):
+        b = self.backbone
+        return {"max_sentences": self.max_segments, "max_sentence_length": self.segment_length,
+                "sequence_length": self.sequence_length, "pad_token_id": int(b.pad_token_id),
+                "vocab_size": int(b.vocabulary_size), "layout": b.layout,
+                "inputs": ["token_ids", "padding_mask"], "input_dtype": "int32"}
+
+    def hf_config(self):
+        from hat_keras.convert.hf import hat_config_of
+        return hat_config_of(self.model, id2label={str(i): n for i, n in enumerate(self.labels)},
+                             label2id={n: i for i, n in enumerate(self.labels)}).to_dict()
+
+    def logits(self, token_ids, padding_mask, batch_size=8):
+        """The Keras reference: logits as float32 numpy."""
+        outs = []
+        for i in range(0, len(token_ids), batch_size):
+            out = self.model({"token_ids": token_ids[i:i + batch_size], "padding_mask": padding_mask[i:i + batch_size]},
+                             training=False)
+            outs.append(np.asarray(out, dtype=np.float32))
+        return np.concatenate(outs)
+
+
+def load_model(path):
+    """A `.keras` file, an HF-format checkpoint folder (config.json + weights) or a Keras preset folder."""
+    import keras
+    import hat_keras  # noqa: F401  (registers the serializable classes)
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ExportError(f"{path}: no such model file or folder")
+    if os.path.isfile(path):
+        if not path.endswith(".keras"):
+            raise ExportError(f"{path}: a model file must be a `.keras` archive")
+        return keras.saving.load_model(path, compile=False)
+    if os.path.exists(os.path.join(path, "task.json")) or os.path.exists(os.path.join(path, "metadata.json")):
+        import keras_hub
+        return keras_hub.models.Task.from_preset(path) if os.path.exists(os.path.join(path, "task.json")) \
+            else keras_hub.models.Backbone.from_preset(path)
+    if os.path.exists(os.path.join(path, "config.json")):
+        from hat_keras.convert import from_pretrained
+        return from_pretrained(path)
+    raise ExportError(f"{path}: not a .keras file, a checkpoint folder (config.json) or a Keras preset folder")
+
+
+def _labels_of(model, num_classes):
+    config = getattr(model, "hat_config", None)
+    id2label = config.get("id2label") if config is not None else None
+    if id2label and len(id2label) == num_classes:
+        return [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(num_classes)]
+    return [f"LABEL_{i}" for i in range(num_classes)]
+
+
+def _find_tokenizer_dir(*candidates):
+    for c in candidates:
+        if c and os.path.isdir(c) and os.path.exists(os.path.join(c, "vocab.txt")):
+            return c
+    return None
+
+
+def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None):
+    """Wrap a model (object or path) with its labels and tokenizer folder; one-line errors for bad input."""
+    if isinstance(model, (str, os.PathLike)):
+        model_path = os.fspath(model)
+        model = load_model(model_path)
+    num_classes = getattr(model, "num_classes", None)
+    if num_classes is None:
+        raise ExportError(f"{type(model).__name__}: only document classifiers (HATTextClassifier) can be exported "
+                          "for serving; load the checkpoint with task='text_classifier'")
+    if labels is None:
+        labels = _labels_of(model, num_classes)
+    elif isinstance(labels, (str, os.PathLike)):
+        with open(labels, encoding="utf-8") as f:
+            labels = [line.strip() for line in f if line.strip()]
+    labels = [str(x) for x in labels]
+    if len(labels) != num_classes:
+        raise ExportError(f"{len(labels)} labels given for a model with {num_classes} classes")
+    backbone = model.backbone
+    model_dir = model_path if model_path and os.path.isdir(model_path) else (
+        os.path.dirname(model_path) if model_path else None)
+    tok_dir = _find_tokenizer_dir(os.fspath(tokenizer) if tokenizer else None, model_dir)
+    if tokenizer and tok_dir is None:
+        raise ExportError(f"{tokenizer}: no vocab.txt there (expected a tokenizer folder)")
+    return ExportSource(model=model, labels=labels, segment_length=int(backbone.segment_length),
+                        max_segments=int(backbone.max_segments),
+                        vocab_path=os.path.join(tok_dir, "vocab.txt") if tok_dir else None,
+                        tokenizer_dir=tok_dir, name=name)
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)

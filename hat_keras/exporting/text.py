@@ -1,0 +1,81 @@
+"""Raw text -> `token_ids`/`padding_mask`, on the host (numpy) and in-graph (tf ops), from one HATTokenizer.
+
+Both paths run the same tokenizer graph, so a phone app that tokenizes on the host feeds a `.tflite` exactly
+the ids the SavedModel's `classify_text` computes in-graph.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
+                   "tokenizer.json")
+
+
+def load_tokenizer(folder, max_sentences, max_sentence_length, config=None):
+    """HATTokenizer for `folder` with the model's segment geometry (a folder without config.json is fine)."""
+    from hat_keras.tokenization import HATTokenizer
+    folder = os.fspath(folder)
+    kw = {"max_sentences": int(max_sentences), "max_sentence_length": int(max_sentence_length)}
+    if os.path.exists(os.path.join(folder, "config.json")):
+        return HATTokenizer.from_pretrained(folder, **kw)
+    with tempfile.TemporaryDirectory() as tmp:  # the tokenizer reads its geometry from config.json
+        for name in TOKENIZER_FILES:
+            if os.path.exists(os.path.join(folder, name)):
+                shutil.copy(os.path.join(folder, name), tmp)
+        with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(config or {"max_sentences": max_sentences, "max_sentence_length": max_sentence_length}, f)
+        return HATTokenizer.from_pretrained(tmp, **kw)
+
+
+class TextEncoder:
+    """`encode(texts)` on the host and `encode_tf(strings)` in a graph, with one segmentation mode."""
+
+    def __init__(self, source, segmentation=None):
+        if source.tokenizer_dir is None:
+            raise ValueError("no tokenizer: pass a tokenizer folder (with vocab.txt) to export raw-text endpoints")
+        self.tokenizer = load_tokenizer(source.tokenizer_dir, source.max_segments, source.segment_length)
+        self.segmentation = segmentation or self.tokenizer.segmentation
+        self.source = source
+
+    def trackables(self):
+        """Layers an ExportArchive must track for `encode_tf` to be saved."""
+        return [self.tokenizer]
+
+    def settings(self):
+        t = self.tokenizer
+        return {"segmentation": self.segmentation, "max_sentences": t.max_sentences,
+                "max_sentence_length": t.max_sentence_length, "model_max_length": t.model_max_length,
+                "cls_token_id": int(t.cls_token_id), "pad_token_id": int(t.pad_token_id)}
+
+    def encode(self, texts):
+        """list[str] -> dict of int32 numpy (B, N·K): token_ids, padding_mask, segment_ids."""
+        out = self.tokenizer([str(t) for t in texts], segmentation=self.segmentation)
+        return {k: np.asarray(v, dtype=np.int32) for k, v in out.items()}
+
+    def encode_tf(self, texts):
+        """tf.string (B,) -> dict of int32 tensors (B, N·K)."""
+        return self.tokenizer(texts, segmentation=self.segmentation)
+
+
+def read_texts(path, limit=None, field="text"):
+    """Texts (and labels when present) from a .jsonl (field `text`) or a .txt (one document per line)."""
+    texts, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            if path.endswith(".jsonl"):
+                row = json.loads(line)
+                if field not in row:
+                    raise ValueError(f"{path}: a line has no `{field}` field")
+                texts.append(row[field])
+                labels.append(row.get("label"))
+            else:
+                texts.append(line.rstrip("\n"))
+                labels.append(None)
+            if limit and len(texts) >= limit:
+                break
+    return texts, labels
