@@ -1,0 +1,392 @@
+"""Training data: files -> examples -> `tf.data` with the in-graph preprocessor, fully static batches.
+
+Readers accept JSONL, CSV/TSV, plain text (a `.txt` file = one example per non-empty line; a folder of
+`.txt` files = one example per file; a folder of class sub-folders = labelled documents) and TFRecords
+(raw `text` + labels, or pre-tokenized `token_ids`/`padding_mask` written by `write_pretokenized`).
+Paths go through `tf.io.gfile`, so `gs://` works. JSONL/CSV/text are read into memory (fine-tuning
+scale); stream large MLM corpora as TFRecords.
+
+Batches are deterministic under a seed (seeded shuffle, ordered map), sharded per input pipeline,
+`drop_remainder=True`, and can skip the batches a resumed run has already trained on.
+"""
+import csv
+import dataclasses
+import io
+import json
+import os
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import tensorflow as tf
+
+TEXT_SUFFIXES = (".txt", ".text")
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfr")
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file and the field."""
+
+
+@dataclasses.dataclass
+class Examples:
+    """Unbatched examples: `dataset` yields {"text": string} or pre-tokenized {"token_ids", "padding_mask"},
+    plus "label" (int32 scalar, or float32 multi-hot row) when labelled."""
+    dataset: tf.data.Dataset
+    num_examples: Optional[int]  # None when streamed (TFRecords)
+    label_names: Optional[List[str]] = None
+    multi_label: bool = False
+    pretokenized: bool = False
+
+    @property
+    def num_classes(self):
+        return None if self.label_names is None else len(self.label_names)
+
+
+# ------------------------------------------------------------------------------------------- readers
+
+def expand_paths(paths):
+    """Files behind `paths` (files, folders, globs; local or gs://), sorted for determinism."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = []
+    for p in map(os.fspath, paths):
+        if any(c in p for c in "*?["):
+            matches = sorted(tf.io.gfile.glob(p))
+            if not matches:
+                raise DataError(f"{p}: no file matches")
+            out += matches
+        elif tf.io.gfile.isdir(p):
+            out.append(p)
+        elif tf.io.gfile.exists(p):
+            out.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    return out
+
+
+def _kind(path):
+    low = path.lower()
+    if tf.io.gfile.isdir(path):
+        return "folder"
+    for suffix, kind in ((".jsonl", "jsonl"), (".json", "jsonl"), (".ndjson", "jsonl"), (".csv", "csv"),
+                         (".tsv", "tsv")):
+        if low.endswith(suffix) or low.endswith(suffix + ".gz"):
+            return kind
+    if low.endswith(TFRECORD_SUFFIXES) or ".tfrecord" in low:
+        return "tfrecord"
+    if low.endswith(TEXT_SUFFIXES):
+        return "text"
+    raise DataError(f"{path}: unknown format (use .jsonl, .csv, .tsv, .txt, .tfrecord or a folder)")
+
+
+def _open(path):
+    raw = tf.io.gfile.GFile(path, "rb").read()
+    if path.endswith(".gz"):
+        import gzip
+        raw = gzip.decompress(raw)
+    return raw.decode("utf-8")
+
+
+def _read_jsonl(path, text_field, label_fields):
+    rows = []
+    for n, line in enumerate(io.StringIO(_open(path)), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        rows.append((obj, f"{path}:{n}"))
+    return rows
+
+
+def _read_csv(path, delimiter):
+    reader = csv.DictReader(io.StringIO(_open(path)), delimiter=delimiter)
+    return [(row, f"{path}:{n}") for n, row in enumerate(reader, 2)]
+
+
+def _text_of(obj, text_field, where):
+    fields = [text_field] if isinstance(text_field, str) else list(text_field)
+    parts = []
+    for f in fields:
+        if f not in obj:
+            raise DataError(f"{where}: no field {f!r} (fields: {sorted(obj)[:12]})")
+        v = obj[f]
+        if not isinstance(v, str):
+            raise DataError(f"{where}: field {f!r} must be a string, got {type(v).__name__}")
+        parts.append(v)
+    return "\n\n".join(p for p in parts if p)
+
+
+def _label_of(obj, label_field, where):
+    if isinstance(label_field, str):
+        if label_field not in obj:
+            raise DataError(f"{where}: no label field {label_field!r} (fields: {sorted(obj)[:12]})")
+        v = obj[label_field]
+        if isinstance(v, bool):
+            v = int(v)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, (int, str)):
+            raise DataError(f"{where}: label field {label_field!r} must be an integer or a string, got {v!r}")
+        return v
+    row = []
+    for f in label_field:
+        if f not in obj:
+            raise DataError(f"{where}: no label field {f!r}")
+        try:
+            row.append(float(obj[f]))
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: label field {f!r} must be 0/1, got {obj[f]!r}") from None
+    return row
+
+
+def _label_index(values, label_names, where_first):
+    """Labels (ints or strings) -> (indices, names). Integer labels keep their value; strings are sorted."""
+    if label_names is None:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            label_names = [str(i) for i in range(max(values) + 1)] if values else []
+        else:
+            label_names = sorted({str(v) for v in values})
+    lookup = {n: i for i, n in enumerate(label_names)}
+    out = []
+    for v in values:
+        key = str(v)
+        if key not in lookup:
+            raise DataError(f"{where_first}: label {v!r} is not one of {label_names}")
+        out.append(lookup[key])
+    return out, list(label_names)
+
+
+def read_examples(paths, text_field="text", label_field=None, label_names=None, count=False):
+    """Read examples from files (see module doc). `label_field`: None (unlabelled, e.g. MLM), a field name
+    (single-label: ints or strings), or a list of field names (multi-label, one 0/1 column per class)."""
+    files = expand_paths(paths)
+    multi = label_field is not None and not isinstance(label_field, str)
+    texts, labels, records = [], [], []
+    for path in files:
+        kind = _kind(path)
+        if kind == "tfrecord":
+            records.append(path)
+            continue
+        if kind == "folder":
+            t, l = _read_folder(path, label_field is not None)
+            texts += t
+            labels += l
+            continue
+        if kind == "text":
+            if label_field is not None:
+                raise DataError(f"{path}: a .txt file has no labels; use JSONL/CSV or class sub-folders")
+            texts += [line.strip() for line in io.StringIO(_open(path)) if line.strip()]
+            continue
+        rows = _read_jsonl(path, text_field, label_field) if kind == "jsonl" else \
+            _read_csv(path, "," if kind == "csv" else "\t")
+        for obj, where in rows:
+            texts.append(_text_of(obj, text_field, where))
+            if label_field is not None:
+                labels.append(_label_of(obj, label_field, where))
+    if records and texts:
+        raise DataError(f"{records[0]}: do not mix TFRecords with other formats in one data set")
+    if records:
+        examples = _read_tfrecords(records, label_field, label_names)
+        if count:
+            n = int(tf.data.TFRecordDataset(records).reduce(np.int64(0), lambda c, _: c + 1))
+            examples = dataclasses.replace(examples, num_examples=n)
+        return examples
+    if not texts:
+        raise DataError(f"{', '.join(files)}: no examples")
+    data = {"text": np.array(texts, dtype=object)}
+    names = None
+    if label_field is not None:
+        if multi:
+            data["label"] = np.asarray(labels, np.float32)
+            names = list(label_field)
+        else:
+            idx, names = _label_index(labels, label_names, files[0])
+            data["label"] = np.asarray(idx, np.int32)
+    return Examples(tf.data.Dataset.from_tensor_slices(data), len(texts), names, multi)
+
+
+def _read_folder(path, labelled):
+    entries = sorted(tf.io.gfile.listdir(path))
+    subdirs = [e.rstrip("/") for e in entries if tf.io.gfile.isdir(os.path.join(path, e))]
+    if labelled:
+        if not subdirs:
+            raise DataError(f"{path}: labelled folders need one sub-folder per class")
+        texts, labels = [], []
+        for name in subdirs:
+            for f in sorted(tf.io.gfile.listdir(os.path.join(path, name))):
+                if f.lower().endswith(TEXT_SUFFIXES):
+                    texts.append(_open(os.path.join(path, name, f)))
+                    labels.append(name)
+        return texts, labels
+    texts = [_open(os.path.join(path, e)) for e in entries if e.lower().endswith(TEXT_SUFFIXES)]
+    for name in subdirs:
+        t, _ = _read_folder(os.path.join(path, name), False)
+        texts += t
+    return texts, []
+
+
+def _sidecar_labels(path):
+    side = path + ".labels.json"
+    if tf.io.gfile.exists(side):
+        with tf.io.gfile.GFile(side) as f:
+            return json.load(f)
+    return None
+
+
+def _read_tfrecords(files, label_field, label_names):
+    """tf.train.Example records: raw (`text`) or pre-tokenized (`token_ids`, `padding_mask`)."""
+    first = next(iter(tf.data.TFRecordDataset(files[:1]).take(1)), None)
+    if first is None:
+        raise DataError(f"{files[0]}: empty TFRecord file")
+    feats = tf.train.Example.FromString(first.numpy()).features.feature
+    pretokenized = "token_ids" in feats
+    if not pretokenized and "text" not in feats:
+        raise DataError(f"{files[0]}: records need a `text` feature or pre-tokenized `token_ids`/`padding_mask`")
+    spec = {}
+    if pretokenized:
+        length = len(feats["token_ids"].int64_list.value)
+        spec["token_ids"] = tf.io.FixedLenFeature([length], tf.int64)
+        spec["padding_mask"] = tf.io.FixedLenFeature([length], tf.int64)
+    else:
+        spec["text"] = tf.io.FixedLenFeature([], tf.string)
+    multi = label_field is not None and not isinstance(label_field, str)
+    names, key = None, None
+    if label_field is not None:
+        key = "label" if pretokenized or "label" in feats or multi else label_field
+        if key not in feats:
+            raise DataError(f"{files[0]}: no label feature {key!r}")
+        spec[key] = (tf.io.FixedLenFeature([len(label_field)], tf.float32) if multi
+                     else tf.io.FixedLenFeature([], tf.int64))
+        names = list(label_field) if multi else (label_names or _sidecar_labels(files[0]))
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, spec)
+        if key is not None:
+            ex["label"] = ex.pop(key)
+        return {k: (tf.cast(v, tf.int32) if v.dtype == tf.int64 else v) for k, v in ex.items()}
+
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return Examples(ds, None, names, multi, pretokenized)
+
+
+# ---------------------------------------------------------------------------------------- pipeline
+
+def _apply(fn, ex):
+    label, weight = ex.get("label"), ex.get("weight")
+    inputs = {k: v for k, v in ex.items() if k not in ("label", "weight")}
+    if "text" in inputs:
+        inputs = inputs["text"]
+    if weight is not None:
+        return fn(inputs, label, weight)
+    return fn(inputs) if label is None else fn(inputs, label)
+
+
+def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, seed=0, repeat=False,
+                 skip_steps=0, input_context=None, shuffle_buffer=10_000, cache=False):
+    """examples -> shard -> [cache] -> shuffle(seed) -> [repeat] -> skip -> map(preprocess) -> batch(drop)
+    -> prefetch.
+
+    preprocess: called per example as `preprocess(x)` or `preprocess(x, label)` (x = text string, or the
+      dict of pre-tokenized features); a keras-hub preprocessor layer fits. Must return fixed shapes.
+    batch_size: the global batch; with `input_context` the per-replica batch is derived from it.
+    skip_steps: global steps already trained on by a run that is being resumed; their examples are
+      skipped before preprocessing, so resuming costs no tokenization.
+    """
+    ds = examples.dataset
+    per_step = batch_size  # examples this pipeline feeds per global step
+    if input_context is not None:
+        if input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        per_step = batch_size // input_context.num_input_pipelines
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if skip_steps:
+        ds = ds.skip(int(skip_steps) * per_step)
+    ds = ds.map(lambda ex: _apply(preprocess, ex), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
+
+
+def distribute(strategy, examples, preprocess, global_batch_size, **kwargs):
+    """The per-worker pipeline under a strategy: each input pipeline reads its own shard and batches
+    per replica, so the global batch is `global_batch_size` whatever the number of replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise ValueError(f"global batch {global_batch_size} is not divisible by {replicas} replicas")
+    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return make_dataset(examples, preprocess, global_batch_size, **kwargs)
+    return strategy.distribute_datasets_from_function(
+        lambda ctx: make_dataset(examples, preprocess, global_batch_size, input_context=ctx, **kwargs))
+
+
+def pad_to_batches(examples: Examples, multiple):
+    """Append weight-0 copies so every example is evaluated with static, full batches; adds `weight`."""
+    n = examples.num_examples
+    if n is None:
+        return examples
+    extra = (-n) % multiple
+    ones = tf.data.Dataset.from_tensor_slices(tf.ones([n], tf.float32))
+    ds = tf.data.Dataset.zip(examples.dataset, ones).map(lambda ex, w: {**ex, "weight": w})
+    if extra:
+        pad = examples.dataset.repeat().take(extra).map(lambda ex: {**ex, "weight": tf.constant(0.0)})
+        ds = ds.concatenate(pad)
+    return dataclasses.replace(examples, dataset=ds, num_examples=n + extra)
+
+
+def assert_static(element_spec, where="dataset"):
+    """Raise when any shape in a (nested) element_spec is not fully defined (TPUs need static shapes)."""
+    for spec in tf.nest.flatten(element_spec):
+        if not spec.shape.is_fully_defined():
+            raise ValueError(f"{where}: element_spec has a dynamic shape {spec.shape} ({spec}); TPUs need "
+                             "fixed shapes (drop_remainder, fixed sequence and mask lengths)")
+
+
+# ------------------------------------------------------------------------------- pre-tokenized files
+
+def _int_feature(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=np.asarray(values).reshape(-1).tolist()))
+
+
+def write_pretokenized(examples: Examples, pack, path, batch_size=64):
+    """Tokenize once and store fixed-length `token_ids`/`padding_mask` (+`label`) as TFRecords, so a TPU
+    host only parses integers. `pack(text)` -> dict with `token_ids` and `padding_mask` (the
+    classification preprocessor's x, or its `packer`). Returns the number of records."""
+    if examples.pretokenized:
+        raise DataError(f"{path}: examples are already pre-tokenized")
+    tf.io.gfile.makedirs(os.path.dirname(os.fspath(path)) or ".")
+    n = 0
+
+    def fn(ex):
+        x = pack(ex["text"])
+        x = x[0] if isinstance(x, tuple) else x
+        out = {"token_ids": x["token_ids"], "padding_mask": tf.cast(x["padding_mask"], tf.int32)}
+        if "label" in ex:
+            out["label"] = ex["label"]
+        return out
+
+    ds = examples.dataset.map(fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+    with tf.io.TFRecordWriter(os.fspath(path)) as writer:
+        for batch in ds.as_numpy_iterator():
+            for i in range(len(batch["token_ids"])):
+                feats = {"token_ids": _int_feature(batch["token_ids"][i]),
+                         "padding_mask": _int_feature(batch["padding_mask"][i])}
+                if "label" in batch:
+                    lab = batch["label"][i]
+                    feats["label"] = (tf.train.Feature(float_list=tf.train.FloatList(value=lab.tolist()))
+                                      if examples.multi_label else _int_feature([lab]))
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+                n += 1
+    if examples.label_names and not examples.multi_label:
+        with tf.io.gfile.GFile(os.fspath(path) + ".labels.json", "w") as f:
+            f.write(json.dumps(examples.label_names))
+    return n

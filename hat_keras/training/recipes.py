@@ -1,0 +1,274 @@
+"""The two training recipes (MLM continued pre-training, document classification) on one code path:
+strategy factory -> examples -> in-graph preprocessing -> `fit` in checkpoint intervals -> best model as
+`.keras` and as an HF-format folder. Defaults are the original recipe's (spec §1.3)."""
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import warnings
+from typing import Callable, Optional, Sequence, Union
+
+import keras
+import tensorflow as tf
+
+from hat_keras.training import callbacks as cb
+from hat_keras.training import data as hd
+from hat_keras.training import metrics as hm
+from hat_keras.training import optimization as opt_lib
+from hat_keras.training import preprocessing as pp
+from hat_keras.training.strategy import get_strategy, is_chief, num_workers
+
+logger = logging.getLogger("hat_keras")
+
+TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                   "tokenizer.json")
+
+
+@dataclasses.dataclass
+class TrainArgs:
+    """Everything a run needs; the CLI flags map one to one."""
+    output_dir: str
+    train_data: Sequence[str]
+    model: Optional[str] = None            # HF-format HAT folder (warm-started or released)
+    eval_data: Optional[Sequence[str]] = None
+    text_field: Union[str, Sequence[str]] = "text"
+    label_field: Union[str, Sequence[str], None] = "label"
+    batch_size: int = 8                    # per replica; global = batch_size x replicas
+    eval_batch_size: Optional[int] = None  # per replica
+    epochs: Optional[float] = None
+    max_steps: Optional[int] = None
+    checkpoint_every: Optional[int] = None  # steps; default one data epoch (classify) or 1000 (MLM)
+    learning_rate: Optional[float] = None  # default 1e-4 MLM, 3e-5 fine-tuning
+    warmup_ratio: float = opt_lib.WARMUP_RATIO
+    weight_decay: float = opt_lib.WEIGHT_DECAY
+    seed: int = 0
+    strategy: str = "auto"
+    tpu: Optional[str] = None
+    precision: Optional[str] = None        # "mixed_bfloat16" on TPUs
+    steps_per_execution: int = 1
+    jit_compile: Union[bool, str] = False
+    pooling: str = "max"
+    num_labels: Optional[int] = None       # when the data cannot tell (pre-tokenized without label names)
+    mask_rate: float = pp.MASK_RATE
+    monitor: Optional[str] = None
+    tensorboard: bool = True
+    verbose: Union[int, str] = "auto"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model: keras.Model
+    history: dict
+    steps: int
+    output_dir: str
+    eval_results: Optional[dict] = None
+    throughput: Optional[list] = None
+
+
+# ------------------------------------------------------------------------------------------ models
+
+def load_classifier(model_dir, num_classes, multi_label=False, pooling="max"):
+    """A HATTextClassifier whose encoder comes from an HF-format HAT folder (any head there is ignored)."""
+    from hat_keras.config import HATConfig
+    from hat_keras.convert import load_state_dict, read_state_dict
+    from hat_keras.convert.hf import _strip_prefix, build_model
+    from hat_keras.models import HATTextClassifier
+
+    config = HATConfig.from_pretrained(model_dir)
+    config.num_labels = int(num_classes)
+    for k in ("id2label", "label2id"):
+        config._values.pop(k, None)
+    config.problem_type = "multi_label_classification" if multi_label else "single_label_classification"
+    config.architectures = ["HATForSequenceClassification"]
+    state = _strip_prefix(read_state_dict(model_dir))
+    model = build_model(config, HATTextClassifier, pooling=pooling)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.load_report = load_state_dict(model, state, source=model_dir, config=config)
+    model.hat_config = config
+    return model
+
+
+def load_masked_lm(model_dir):
+    from hat_keras.convert import from_pretrained
+
+    return from_pretrained(model_dir, task="masked_lm", load_tokenizer=False)
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+def _steps(args, examples, global_batch, task):
+    if examples.num_examples is not None:
+        per_epoch = examples.num_examples // global_batch
+        if per_epoch == 0:
+            raise ValueError(f"{args.train_data}: {examples.num_examples} examples is less than one global "
+                             f"batch ({global_batch})")
+    else:
+        per_epoch = None
+    if args.max_steps:
+        total = int(args.max_steps)
+    elif args.epochs and per_epoch:
+        total = max(1, math.ceil(args.epochs * per_epoch))
+    else:
+        raise ValueError("give max_steps (or epochs, when the data size is known)")
+    interval = int(args.checkpoint_every or (per_epoch if task == "classify" and per_epoch else 1000))
+    interval = max(1, min(interval, total))
+    intervals = math.ceil(total / interval)
+    if intervals * interval != total:
+        logger.info("training %d steps (%d intervals of %d) instead of %d", intervals * interval, intervals,
+                    interval, total)
+    return interval, intervals
+
+
+def _copy_tokenizer_files(src, dst):
+    if not src:
+        return
+    for name in TOKENIZER_FILES:
+        path = os.path.join(src, name)
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.copy(path, os.path.join(dst, name), overwrite=True)
+
+
+def _set_precision(precision):
+    if precision:
+        keras.config.set_dtype_policy(precision)
+
+
+# ----------------------------------------------------------------------------------------- recipes
+
+def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, preprocess=None):
+    """Run one recipe. task: "mlm" or "classify".
+
+    strategy: a tf.distribute strategy (default: `get_strategy(args.strategy, args.tpu)`).
+    model_fn: builds the model inside `strategy.scope()` (default: from `args.model`).
+    preprocess: per-example in-graph preprocessor (default: the tokenizer's, or the pre-tokenized one when
+      the data are pre-tokenized TFRecords).
+    """
+    if task not in ("mlm", "classify"):
+        raise ValueError(f"task={task!r}; choose 'mlm' or 'classify'")
+    strategy = strategy or get_strategy(args.strategy, args.tpu)
+    _set_precision(args.precision)
+    label_field = args.label_field if task == "classify" else None
+    train_ex = hd.read_examples(args.train_data, args.text_field, label_field)
+    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True)
+               if args.eval_data else None)
+    multi = train_ex.multi_label
+    num_classes = train_ex.num_classes or args.num_labels
+    if task == "classify" and model_fn is None and not num_classes:
+        raise ValueError(f"{args.train_data}: the data do not name their labels; pass num_labels")
+
+    with strategy.scope():
+        if model_fn is not None:
+            model = model_fn()
+        elif not args.model:
+            raise ValueError("give a model folder (HF-format HAT checkpoint, e.g. from `hat-keras warm-start`)")
+        elif task == "mlm":
+            model = load_masked_lm(args.model)
+        else:
+            model = load_classifier(args.model, num_classes, multi, args.pooling)
+    backbone = model.backbone
+    seq_len = backbone.segment_length * backbone.max_segments
+    if preprocess is None:
+        preprocess = _default_preprocess(task, args, backbone, train_ex)
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = args.batch_size * replicas
+    interval, intervals = _steps(args, train_ex, global_batch, task)
+    total_steps = interval * intervals
+    backup_dir = os.path.join(args.output_dir, "backup")
+    done = cb.completed_intervals(backup_dir, strategy)
+    if done:
+        logger.info("resuming after %d of %d intervals (step %d)", done, intervals, done * interval)
+    train_ds = hd.distribute(strategy, train_ex, preprocess, global_batch, shuffle=True, seed=args.seed,
+                             repeat=True, skip_steps=done * interval)
+    eval_ds, eval_steps = None, None
+    if eval_ex is not None:
+        eval_global = (args.eval_batch_size or args.batch_size) * replicas
+        if task == "classify":
+            eval_ex = hd.pad_to_batches(eval_ex, eval_global)
+        eval_ds = hd.distribute(strategy, eval_ex, preprocess, eval_global, shuffle=False)
+        eval_steps = eval_ex.num_examples // eval_global if eval_ex.num_examples else None
+
+    lr = args.learning_rate or (opt_lib.MLM_LEARNING_RATE if task == "mlm" else opt_lib.FINETUNE_LEARNING_RATE)
+    with strategy.scope():
+        optimizer = opt_lib.create_optimizer(total_steps, lr, args.warmup_ratio, args.weight_decay)
+        if task == "mlm":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            weighted = hm.mlm_weighted_metrics()
+        else:
+            from hat_keras.models.heads import classification_loss
+            loss = classification_loss(model.problem_type)
+            weighted = hm.classification_metrics(num_classes or model.num_classes, multi)
+        keras.Model.compile(model, optimizer=optimizer, loss=loss, weighted_metrics=weighted,
+                            steps_per_execution=args.steps_per_execution, jit_compile=args.jit_compile)
+
+    monitor = args.monitor or ("val_loss" if eval_ds is not None and task == "mlm" else
+                               "val_macro_f1" if eval_ds is not None else "loss")
+    mode = "min" if monitor.endswith("loss") else "max"
+    callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
+                                      seq_len)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
+        history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,
+                                  validation_data=eval_ds, validation_steps=eval_steps, callbacks=callbacks, verbose=args.verbose,
+                                  shuffle=False)
+    throughput = next((c.history for c in callbacks if isinstance(c, cb.Throughput)), None)
+    result = TrainResult(model, history.history, int(model.optimizer.iterations.numpy()), args.output_dir,
+                         throughput=throughput)
+    _finish(task, args, model, strategy, eval_ds, eval_steps, train_ex, result)
+    return result
+
+
+def _default_preprocess(task, args, backbone, examples):
+    if examples.pretokenized:
+        if task == "classify":
+            return pp.PretokenizedClassifierInputs()
+        if not args.model:
+            raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
+        ids = pp.special_ids(pp.load_tokenizer(args.model))
+        return pp.PretokenizedMasker(backbone.vocabulary_size, ids["mask"],
+                                     [i for i in (ids["pad"], ids["cls"], ids["sep"]) if i is not None],
+                                     backbone.segment_length * backbone.max_segments, args.mask_rate)
+    if not args.model:
+        raise ValueError("text data need a model folder with the tokenizer files (vocab.txt, ...)")
+    kwargs = {"mask_selection_rate": args.mask_rate} if task == "mlm" else {}
+    return pp.text_preprocessor(task, args.model, backbone, **kwargs)
+
+
+def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
+    """Reload the best weights, evaluate, and write `best.keras` + `hf/` (chief) and eval_results.json."""
+    best = os.path.join(args.output_dir, "best.keras")
+    if tf.io.gfile.exists(best):
+        model.load_weights(best)
+    if eval_ds is not None:
+        result.eval_results = {k: float(v) for k, v in
+                               keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True, verbose=0).items()}
+    if not is_chief(strategy):
+        return
+    if not tf.io.gfile.exists(best):
+        model.save(best)
+    from hat_keras.convert import save_pretrained
+
+    extra = {}
+    if task == "classify" and examples.label_names:
+        extra["id2label"] = {str(i): n for i, n in enumerate(examples.label_names)}
+        extra["label2id"] = {n: i for i, n in enumerate(examples.label_names)}
+    hf_dir = os.path.join(args.output_dir, "hf")
+    save_pretrained(model, hf_dir, **extra)
+    _copy_tokenizer_files(args.model, hf_dir)
+    summary = {"task": task, "steps": result.steps, "history": result.history, "eval": result.eval_results,
+               "throughput": result.throughput}
+    with tf.io.gfile.GFile(os.path.join(args.output_dir, "results.json"), "w") as f:
+        f.write(json.dumps(summary, indent=1, default=float))
+
+
+def train_mlm(args: TrainArgs, **kwargs):
+    """Continued MLM pre-training (lr 1e-4 by default)."""
+    return train("mlm", args, **kwargs)
+
+
+def finetune_classifier(args: TrainArgs, **kwargs):
+    """Document classification fine-tuning (lr 3e-5 by default); multi-label when `label_field` is a list."""
+    return train("classify", args, **kwargs)
