@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-from hat_keras.layers.transformer_block import HATTransformerBlock
+from hat_keras.layers.transformer_block import HATTransformerBlock, softmax_dtype
 
 # transformers' extended attention mask constant (>= 4.21): fully masked rows become uniform, as upstream.
 MASK_VALUE = float.fromhex("-0x1.fffffep+127")  # float32 min
@@ -25,21 +25,22 @@ class HATAttentionBias(keras.layers.Layer):
 
     def call(self, padding_mask):
         K = self.segment_length
-        mask = ops.cast(padding_mask, "float32")
+        mask = ops.cast(padding_mask, softmax_dtype(self))
         bias = (1.0 - mask) * self.mask_value
         segment_bias = ops.reshape(bias, (-1, 1, 1, K))
         firsts = ops.reshape(mask, (ops.shape(mask)[0], -1, K))[:, :, 0]
         document_bias = ((1.0 - firsts) * self.mask_value)[:, None, None, :]
         n = ops.shape(firsts)[1]
-        segment_positions = ops.cast(ops.arange(1, n + 1)[None, :], "float32") * firsts
+        segment_positions = ops.cast(ops.arange(1, n + 1)[None, :], firsts.dtype) * firsts
         return segment_bias, document_bias, ops.cast(segment_positions, "int32")
 
     def compute_output_spec(self, padding_mask):
         b, s = padding_mask.shape
         n = None if s is None else s // self.segment_length
         nb = None if (b is None or n is None) else b * n
-        return (keras.KerasTensor((nb, 1, 1, self.segment_length), "float32"),
-                keras.KerasTensor((b, 1, 1, n), "float32"),
+        dt = softmax_dtype(self)
+        return (keras.KerasTensor((nb, 1, 1, self.segment_length), dt),
+                keras.KerasTensor((b, 1, 1, n), dt),
                 keras.KerasTensor((b, n), "int32"))
 
     def get_config(self):
@@ -59,6 +60,7 @@ class HATLayer(keras.layers.Layer):
                  segment_length, max_segments, hidden_act="gelu", layer_norm_epsilon=1e-12, dropout=0.1,
                  attention_dropout=0.1, use_segment_position_embeddings=False, kernel_initializer="glorot_uniform",
                  **kwargs):
+        kwargs.setdefault("autocast", False)  # the float32 mask bias stays float32 under mixed precision
         super().__init__(**kwargs)
         if not (sentence_encoder or document_encoder):
             raise ValueError("a HAT layer needs a sentence_encoder, a document_encoder or both")
@@ -85,6 +87,9 @@ class HATLayer(keras.layers.Layer):
         self.segment_position_embedding = keras.layers.Embedding(
             max_segments + 1, hidden_dim, embeddings_initializer=keras.initializers.serialize(self.kernel_initializer),
             dtype=self.dtype_policy, name="segment_position_embedding") if document_encoder else None
+        if self.segment_position_embedding is not None and not use_segment_position_embeddings:
+            # Unused with checkpoint semantics (spec §0.1): kept for the round trip, not trained.
+            self.segment_position_embedding.trainable = False
 
     def build(self, x_shape, *args):
         H, K = self.hidden_dim, self.segment_length

@@ -2,6 +2,8 @@
 import keras
 from keras import ops
 
+from hat_keras.layers.transformer_block import softmax
+
 POOLINGS = ("max", "attentive", "first", "last")
 
 
@@ -9,7 +11,7 @@ POOLINGS = ("max", "attentive", "first", "last")
 class HATPooler(keras.layers.Layer):
     """`first`: token 0; `last`: first token of the last segment (= upstream's −128 for K=128);
     `max` / `attentive`: over every segment's first token, padded segments included (upstream has no mask).
-    Then tanh(dense(z)).
+    Then tanh(dense(z)). Given a padding_mask (compact mode), padded segments are left out instead.
     """
 
     def __init__(self, hidden_dim, pooling="max", segment_length=128, kernel_initializer="glorot_uniform", **kwargs):
@@ -35,24 +37,37 @@ class HATPooler(keras.layers.Layer):
             self.v.build((None, None, H))
         self.built = True
 
-    def call(self, sequence_output):
+    def call(self, sequence_output, padding_mask=None):
+        """padding_mask (compact mode only): pool over real segments (first token not padding) only, and
+        `last` reads the last real segment, so trailing padded segments can be dropped without effect."""
         K = self.segment_length
         if self.pooling == "first":
-            z = sequence_output[:, 0, :]
-        elif self.pooling == "last":
-            z = sequence_output[:, -K, :]
+            return self.dense(sequence_output[:, 0, :])
+        if self.pooling == "last" and padding_mask is None:
+            return self.dense(sequence_output[:, -K, :])
+        shape = ops.shape(sequence_output)
+        firsts = ops.reshape(sequence_output, (shape[0], -1, K, self.hidden_dim))[:, :, 0, :]
+        real = None
+        if padding_mask is not None:
+            real = ops.reshape(ops.cast(padding_mask, "int32"), (shape[0], -1, K))[:, :, 0] > 0  # (B, N)
+            real = ops.logical_or(real, ops.logical_not(ops.any(real, axis=1, keepdims=True)))  # empty doc: all
+        if self.pooling == "last":
+            n = ops.shape(real)[1]
+            last = ops.max(ops.where(real, ops.arange(n, dtype="int32")[None, :], 0), axis=1)
+            z = ops.take_along_axis(firsts, last[:, None, None], axis=1)[:, 0, :]
+        elif self.pooling == "attentive":
+            scores = ops.tanh(self.v(self.lin_proj(firsts)))
+            if real is not None:
+                scores = ops.where(real[:, :, None], scores, ops.cast(-1e9, scores.dtype))
+            z = ops.sum(softmax(scores, axis=1) * firsts, axis=1)
         else:
-            shape = ops.shape(sequence_output)
-            firsts = ops.reshape(sequence_output, (shape[0], -1, K, self.hidden_dim))[:, :, 0, :]
-            if self.pooling == "attentive":
-                w = ops.softmax(ops.tanh(self.v(self.lin_proj(firsts))), axis=1)
-                z = ops.sum(w * firsts, axis=1)
-            else:
-                z = ops.max(firsts, axis=1)
+            if real is not None:
+                firsts = ops.where(real[:, :, None], firsts, ops.cast(float("-inf"), firsts.dtype))
+            z = ops.max(firsts, axis=1)
         return self.dense(z)
 
-    def compute_output_shape(self, sequence_shape):
-        return (sequence_shape[0], self.hidden_dim)
+    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
+        return (sequence_output_shape[0], self.hidden_dim)
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "pooling": self.pooling,

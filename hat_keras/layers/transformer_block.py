@@ -8,6 +8,7 @@ from keras-hub's `TransformerEncoder` (equally exact) for three reasons the expo
   * softmax runs in float32 under mixed precision, so fully padded segments stay uniform, never NaN.
 """
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -15,10 +16,23 @@ from keras import ops
 from hat_keras.layers.activations import get_activation
 
 
+def softmax(x, axis=-1):
+    """keras.ops.softmax without its warning for a size-1 axis (a one-segment document is legitimate)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+        return ops.softmax(x, axis=axis)
+
+
+def softmax_dtype(layer):
+    """float32 for 16-bit compute (no overflow of the mask, uniform fully padded rows), else the compute dtype."""
+    return "float32" if layer.compute_dtype in ("float16", "bfloat16") else layer.compute_dtype
+
+
 @keras.saving.register_keras_serializable(package="hat_keras")
 class HATTransformerBlock(keras.layers.Layer):
     def __init__(self, hidden_dim, num_heads, intermediate_dim, hidden_act="gelu", layer_norm_epsilon=1e-12,
                  dropout=0.1, attention_dropout=0.1, kernel_initializer="glorot_uniform", **kwargs):
+        kwargs.setdefault("autocast", False)  # the float32 mask bias stays float32 under mixed precision
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} does not divide hidden_dim={hidden_dim}")
@@ -65,8 +79,8 @@ class HATTransformerBlock(keras.layers.Layer):
         q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
         q, k, v = self._heads(q, batch, length), self._heads(k, batch, length), self._heads(v, batch, length)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        scores = ops.cast(scores, "float32") / math.sqrt(self.head_dim) + attention_bias
-        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        scores = ops.cast(scores, softmax_dtype(self)) / math.sqrt(self.head_dim) + attention_bias
+        probs = ops.cast(softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
         context = ops.reshape(context, (batch, length, self.hidden_dim))

@@ -16,6 +16,12 @@ class OptionalSegmentIds:
         return super().__call__(inputs, *args, **kwargs)
 
 
+def logits_dtype(backbone):
+    """Heads emit float32 logits under mixed precision (stable losses), else the model's own dtype."""
+    policy = backbone.dtype_policy
+    return "float32" if policy.compute_dtype in ("float16", "bfloat16") else policy
+
+
 def hat_kernel_initializer(stddev=0.02):
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
@@ -34,12 +40,19 @@ class HATBackbone(OptionalSegmentIds, Backbone):
         max_segments: N_max (config `max_sentences`).
         use_segment_position_embeddings: False reproduces the released checkpoints (the tables are a
             no-op there); True reproduces GitHub HEAD (spec §0.1).
+        attention_mask_value: the additive bias for masked keys. None (default) is float32 min, as upstream.
+            A bounded value (e.g. -1e4) is exact to float32 rounding for every row with a real key and lets
+            full-int8 TFLite calibrate the attention logits; only fully padded segments move slightly.
+        compact: opt-in. Heads pool over real segments only (first token not padding), so trailing padded
+            segments have no effect and can be dropped (`hat_keras.inference`): latency follows document
+            length. Real tokens never depend on padded segments (they are masked as cross-segment keys),
+            so only pooled heads differ from the default, which stays faithful to the released checkpoints.
     """
 
     def __init__(self, vocabulary_size, hidden_dim, num_heads, intermediate_dim, layout, segment_length=128,
                  max_segments=8, type_vocab_size=2, pad_token_id=0, layer_norm_epsilon=1e-12, dropout=0.1,
                  attention_dropout=0.1, hidden_act="gelu", use_segment_position_embeddings=False,
-                 initializer_range=0.02, dtype=None, **kwargs):
+                 initializer_range=0.02, attention_mask_value=None, compact=False, dtype=None, **kwargs):
         layout = layout_to_string(layout_from_string(layout))  # validates and normalises
         blocks = layout.split("|")
         init = lambda: hat_kernel_initializer(initializer_range)  # noqa: E731
@@ -60,7 +73,9 @@ class HATBackbone(OptionalSegmentIds, Backbone):
         self.embeddings_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype,
                                                                      name="embeddings_layer_norm")
         self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype, name="embeddings_dropout")
-        self.attention_bias = HATAttentionBias(segment_length, dtype=dtype, name="attention_bias")
+        self.attention_bias = HATAttentionBias(
+            segment_length, **({} if attention_mask_value is None else {"mask_value": float(attention_mask_value)}),
+            dtype=dtype, name="attention_bias")
         self.hat_layers = [
             HATLayer("S" in b, "D" in b, hidden_dim=hidden_dim, num_heads=num_heads,
                      intermediate_dim=intermediate_dim, segment_length=segment_length, max_segments=max_segments,
@@ -84,7 +99,7 @@ class HATBackbone(OptionalSegmentIds, Backbone):
         segment_bias, document_bias, segment_positions = self.attention_bias(padding_mask)
         for layer in self.hat_layers:
             x = layer(x, segment_bias, document_bias, segment_positions)
-        segment_output = _first_tokens(x, segment_length, hidden_dim)
+        segment_output = FirstTokens(segment_length, dtype=dtype, name="segment_output")(x)
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids},
             outputs={"sequence_output": x, "segment_output": segment_output},
@@ -107,6 +122,8 @@ class HATBackbone(OptionalSegmentIds, Backbone):
         self.hidden_act = hidden_act
         self.use_segment_position_embeddings = use_segment_position_embeddings
         self.initializer_range = initializer_range
+        self.attention_mask_value = attention_mask_value
+        self.compact = bool(compact)
 
     @property
     def max_sequence_length(self):
@@ -124,6 +141,10 @@ class HATBackbone(OptionalSegmentIds, Backbone):
             "use_segment_position_embeddings": self.use_segment_position_embeddings,
             "initializer_range": self.initializer_range,
         })
+        if self.attention_mask_value is not None:
+            config["attention_mask_value"] = self.attention_mask_value
+        if self.compact:
+            config["compact"] = True
         return config
 
     @classmethod
@@ -171,6 +192,3 @@ class FirstTokens(keras.layers.Layer):
 def _zeros_if_none(segment_ids, token_ids):
     return ZerosLikeIfNone(name="default_segment_ids")(segment_ids, token_ids)
 
-
-def _first_tokens(x, segment_length, hidden_dim):
-    return FirstTokens(segment_length, name="segment_output")(x)

@@ -3,7 +3,7 @@ import keras
 from keras_hub.models import Task
 
 from hat_keras.layers import HATPooler
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
 from hat_keras.models.heads import FlattenChoices, UnflattenChoices
 
 
@@ -24,8 +24,8 @@ class HATMultipleChoice(OptionalSegmentIds, Task):
         self.pooler = HATPooler(backbone.hidden_dim, pooling, backbone.segment_length, kernel_initializer=init(),
                                 dtype=backbone.dtype_policy, name="pooler")
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logits")
-        self.unflatten_choices = UnflattenChoices(name="unflatten_choices")
+        self.output_dense = keras.layers.Dense(1, kernel_initializer=init(), dtype=logits_dtype(backbone), name="logits")
+        self.unflatten_choices = UnflattenChoices(dtype=logits_dtype(backbone), name="unflatten_choices")
         # === Config ===
         self.pooling = pooling
         self.dropout = dropout
@@ -35,7 +35,8 @@ class HATMultipleChoice(OptionalSegmentIds, Task):
                   "segment_ids": keras.Input(shape=(None, None), dtype="int32", name="segment_ids", optional=True)}
         ids, mask, seg = self.flatten_choices(inputs["token_ids"], inputs["padding_mask"], inputs["segment_ids"])
         sequence_output = backbone({"token_ids": ids, "padding_mask": mask, "segment_ids": seg})["sequence_output"]
-        scores = self.output_dense(self.output_dropout(self.pooler(sequence_output)))
+        pooled = self.pooler(sequence_output, mask) if getattr(backbone, "compact", False) else self.pooler(sequence_output)
+        scores = self.output_dense(self.output_dropout(pooled))
         logits = self.unflatten_choices(scores, inputs["token_ids"])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 

@@ -2,7 +2,7 @@
 import keras
 from keras_hub.models import Task
 
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
 from hat_keras.models.heads import PROBLEM_TYPES, MaskedBinaryCrossentropy, classification_loss
 
 
@@ -28,7 +28,7 @@ class HATSequentialSentenceClassifier(OptionalSegmentIds, Task):
         self.sentencizer = keras.layers.Dense(backbone.hidden_dim, activation="tanh", kernel_initializer=init(),
                                               dtype=backbone.dtype_policy, name="sentencizer")
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=init(), dtype="float32", name="logits")
+        self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=init(), dtype=logits_dtype(backbone), name="logits")
         # === Config ===
         self.num_classes = num_classes
         self.problem_type = problem_type

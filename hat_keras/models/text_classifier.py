@@ -3,7 +3,7 @@ import keras
 from keras_hub.models import TextClassifier
 
 from hat_keras.layers import HATPooler
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
 from hat_keras.models.heads import PROBLEM_TYPES, classification_loss, classification_metrics
 
 
@@ -30,7 +30,7 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
         self.pooler = HATPooler(backbone.hidden_dim, pooling, backbone.segment_length, kernel_initializer=init(),
                                 dtype=backbone.dtype_policy, name="pooler")
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
-        self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=init(), dtype="float32",
+        self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=init(), dtype=logits_dtype(backbone),
                                                name="logits")
         # === Config === (before the Functional init: Task.__init__ compiles, and compile reads these)
         self.num_classes = num_classes
@@ -41,7 +41,9 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
         # === Functional Model ===
         inputs = backbone.input
         sequence_output = backbone(inputs)["sequence_output"]
-        logits = self.output_dense(self.output_dropout(self.pooler(sequence_output)))
+        pooled = self.pooler(sequence_output, inputs["padding_mask"]) if getattr(backbone, "compact", False) \
+            else self.pooler(sequence_output)
+        logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):

@@ -3,7 +3,7 @@
 import keras
 from keras_hub.models import Task
 
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
@@ -20,7 +20,7 @@ class HATTokenClassifier(OptionalSegmentIds, Task):
         self.preprocessor = preprocessor
         self.output_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="output_dropout")
         self.output_dense = keras.layers.Dense(num_classes, kernel_initializer=hat_kernel_initializer(
-            backbone.initializer_range), dtype="float32", name="logits")
+            backbone.initializer_range), dtype=logits_dtype(backbone), name="logits")
         # === Config ===
         self.num_classes = num_classes
         self.dropout = dropout
