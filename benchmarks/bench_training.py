@@ -1,0 +1,10 @@
+"""Training benchmark (also `hat-keras bench training`); see hat_keras/benchmarking/training.py."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from hat_keras.benchmarking.training import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main())

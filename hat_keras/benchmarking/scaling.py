@@ -1,0 +1,116 @@
+"""Scaling: latency over 1..8 segments, from 1,024 to 4,096 tokens (segment tables extended), compact mode
+on a short document, peak memory, and achieved GFLOP/s beside a matmul peak measured in the same run.
+
+Keras runs the default compiled path (`hat_keras.inference.CompiledForward`); the PyTorch peer has the same
+weights. 2,048 and 4,096 tokens use the model grown by `extend_context` (16 and 32 segments).
+"""
+import argparse
+
+from hat_keras.benchmarking import common
+
+
+def _pair(model, peer, x, runs, warmup, trim=None):
+    from hat_keras.inference import CompiledForward
+
+    torch = common.torch_module()
+    forward = CompiledForward(model, trim=trim)
+    cands = {"keras": lambda: forward(x).numpy()}
+    if peer is not None:
+        ti, tm = common.to_torch(x)
+
+        def torch_run():
+            with torch.inference_mode():
+                return peer(ti, tm)["logits"]
+
+        cands["torch"] = torch_run
+    times = common.interleaved(cands, runs=runs, warmup=warmup)
+    return {k: common.median(v) for k, v in times.items()}, cands
+
+
+def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
+    common.setup_threads(threads)
+    from hat_keras.context import extend_context
+    from hat_keras.inference import make_compact
+
+    model = common.keras_model("text_classifier")
+    K, N = model.backbone.segment_length, model.backbone.max_segments
+    peer = common.torch_twin(model, "seqcls")
+    rows = []
+
+    def row(what, tokens, t, note=""):
+        ratio = f"{t['torch'] / t['keras']:.2f}x" if "torch" in t else "-"
+        peer_ms = f"{t['torch'] * 1e3:.1f}" if "torch" in t else "-"
+        rows.append((what, tokens, f"{t['keras'] * 1e3:.1f}", peer_ms, ratio, note))
+
+    # 1) 1..8 segments
+    seg_times = {}
+    for n in range(1, N + 1):
+        t, _ = _pair(model, peer, common.documents(batch, n, K), runs, warmup)
+        seg_times[n] = t
+        row(f"{n} segment{'s' if n > 1 else ''}", n * K, t)
+    # 2) 1,024 -> 4,096 tokens with extended segment tables
+    grown, mem = {}, []
+    for tokens in lengths:
+        segs = tokens // K
+        m = model if segs <= N else extend_context(model, segs)
+        p = peer if segs <= N else common.torch_twin(m, "seqcls")
+        x = common.documents(batch, segs, K)
+        t, cands = _pair(m, p, x, runs, warmup)
+        grown[tokens] = t
+        base = grown[lengths[0]]
+        note = f"keras x{t['keras'] / base['keras']:.2f}" + (
+            f", torch x{t['torch'] / base['torch']:.2f}" if "torch" in t else "") + f" vs {lengths[0]}"
+        row(f"{tokens} tokens ({segs} segments)", tokens, t, note)
+        mem.append((tokens, {k: common.peak_rss(fn) for k, fn in cands.items()}))
+    # 3) compact mode: a 256-token document, padded to 1,024 tokens
+    short = common.documents(batch, N, K, real_tokens=2 * K)
+    padded, _ = _pair(model, peer, short, runs, warmup)
+    row("256-token doc padded to 1024 (default)", N * K, padded)
+    compact = make_compact(model)
+    trimmed, _ = _pair(compact, None, short, runs, warmup)
+    row("256-token doc, compact (2 segments run)", 2 * K, trimmed,
+        f"{padded['keras'] / trimmed['keras']:.2f}x faster than padded")
+    # 4) FLOP/s
+    peaks = common.matmul_peak(threads)
+    cfg = model.hat_config
+    flops = common.hat_flops(cfg, batch, N)
+    achieved = {k: flops / v / 1e9 for k, v in seg_times[N].items()}
+    notes = [f"peak RSS growth during one forward (MiB): " + "; ".join(
+        f"{tok} tokens: keras {m['keras']:.0f}" + (f", torch {m['torch']:.0f}" if "torch" in m else "")
+        for tok, m in mem),
+        f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in achieved.items())
+        + "; matmul peak (1024^3, same run): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
+        f"time growth 1024 -> {lengths[-1]} tokens: keras x{grown[lengths[-1]]['keras'] / grown[lengths[0]]['keras']:.2f}"
+        + (f", torch x{grown[lengths[-1]]['torch'] / grown[lengths[0]]['torch']:.2f}" if peer is not None else "")
+        + f" (linear would be x{lengths[-1] / lengths[0]:.1f})"]
+    common.print_table(
+        f"HAT scaling, EC2-mini seqcls/max, batch {batch}; median of {runs} after {warmup} warm-up, interleaved; "
+        f"{common.environment(threads)}",
+        ("input", "tokens", "keras ms", "PyTorch ms", "vs PyTorch", "note"), rows, notes)
+    return rows
+
+
+def add_arguments(p):
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
+    p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
+
+
+def main_args(a):
+    runs, warmup = (3, 1) if a.quick else (a.runs, a.warmup)
+    run(a.threads, runs, warmup, a.batch, tuple(a.lengths))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(p)
+    return main_args(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

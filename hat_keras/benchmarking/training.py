@@ -1,0 +1,129 @@
+"""MLM training: tokens/s of one optimizer step (forward, backward, AdamW), Keras beside the PyTorch peer.
+
+Same batch, same weights, dropout on in both. The peer computes vocabulary logits at every token and a
+cross-entropy with -100 labels, as upstream's HATForMaskedLM does; the Keras MaskedLM computes them only
+at the masked positions (keras-hub's MaskedLM contract), which skips most of the 30,522-wide decoder
+matmul. A Keras row with every position decoded shows the like-for-like cost.
+"""
+import argparse
+
+import numpy as np
+
+from hat_keras.benchmarking import common
+
+
+def masked_batch(batch, segments, K, vocab, rate=0.15, seed=0):
+    x = common.documents(batch, segments, K, vocab, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    S = segments * K
+    P = int(round(rate * S))
+    positions = np.sort(np.stack([rng.choice(np.arange(1, S), P, replace=False) for _ in range(batch)]), 1)
+    labels = np.take_along_axis(x["token_ids"], positions, 1).astype("int32")
+    ids = x["token_ids"].copy()
+    np.put_along_axis(ids, positions, 103, 1)  # [MASK]
+    return ids, x["padding_mask"], positions.astype("int32"), labels
+
+
+def keras_step(model, ids, mask, positions, labels, jit_compile, all_positions=False):
+    import keras
+    import tensorflow as tf
+
+    model.compile(optimizer=keras.optimizers.AdamW(1e-5, weight_decay=0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit_compile)
+    if all_positions:
+        S = ids.shape[1]
+        pos = np.broadcast_to(np.arange(S, dtype="int32"), ids.shape).copy()
+        y = ids.copy()
+        np.put_along_axis(y, positions, labels, 1)
+        w = np.zeros(ids.shape, "float32")
+        np.put_along_axis(w, positions, 1.0, 1)
+        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": pos}
+    else:
+        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": positions}
+        y, w = labels, np.ones(labels.shape, "float32")
+    x = {k: tf.constant(v) for k, v in x.items()}
+    y, w = tf.constant(y), tf.constant(w)
+    return lambda: model.train_on_batch(x, y, sample_weight=w)
+
+
+def torch_step(peer, ids, mask, positions, labels):
+    torch = common.torch_module()
+    import torch.nn.functional as F
+
+    peer.train()
+    opt = torch.optim.AdamW(peer.parameters(), lr=1e-5, weight_decay=0.01)
+    t_ids, t_mask = torch.from_numpy(ids).long(), torch.from_numpy(mask).long()
+    y = np.full(ids.shape, -100, "int64")
+    np.put_along_axis(y, positions, labels, 1)
+    t_y = torch.from_numpy(y)
+
+    def step():
+        logits = peer(t_ids, t_mask)["logits"]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t_y.reshape(-1), ignore_index=-100)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
+def run(batch=2, threads=2, runs=10, warmup=3, variants=("graph", "xla", "all")):
+    common.setup_threads(threads)
+    from hat_keras.inference import backbone_of
+
+    models = {}
+    base = common.keras_model("masked_lm")
+    bb = backbone_of(base)
+    K, N, V = bb.segment_length, bb.max_segments, bb.vocabulary_size
+    ids, mask, positions, labels = masked_batch(batch, N, K, V)
+    cands = {}
+    for name, jit, every in (("Keras train_on_batch (masked positions)", False, False),
+                             ("Keras train_on_batch XLA (masked positions)", True, False),
+                             ("Keras train_on_batch (all positions, as upstream)", False, True)):
+        key = "xla" if jit else ("all" if every else "graph")
+        if key not in variants:
+            continue
+        model = common.keras_model("masked_lm")
+        models[name] = model
+        cands[name] = keras_step(model, ids, mask, positions, labels, jit, every)
+    peer = common.torch_twin(base, "mlm")
+    if peer is not None:
+        cands["PyTorch peer (AdamW step)"] = torch_step(peer, ids, mask, positions, labels)
+    times = common.interleaved(cands, runs=runs, warmup=warmup)
+    tokens = batch * N * K
+    peer_med = common.median(times["PyTorch peer (AdamW step)"]) if peer is not None else None
+    rows = []
+    for name, ts in times.items():
+        med = common.median(ts)
+        rows.append((name, f"{med * 1e3:.0f}", f"{tokens / med:.0f}", f"{peer_med / med:.2f}x" if peer_med else "-"))
+    common.print_table(
+        f"HAT MLM training step, EC2-mini, batch {batch} x {N * K} tokens, 15% masked; median of {runs} after "
+        f"{warmup} warm-up, interleaved; {common.environment(threads)}",
+        ("trainer", "step ms", "tokens/s", "vs PyTorch"), rows)
+    return rows
+
+
+def add_arguments(p):
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--variants", nargs="+", default=["graph", "xla", "all"], choices=("graph", "xla", "all"))
+    p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
+
+
+def main_args(a):
+    runs, warmup = (3, 1) if a.quick else (a.runs, a.warmup)
+    run(a.batch, a.threads, runs, warmup, tuple(a.variants))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_arguments(p)
+    return main_args(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
