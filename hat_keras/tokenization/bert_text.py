@@ -19,6 +19,9 @@ import unicodedata
 CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
               (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
 MAX_CHARS_PER_WORD = 100  # HF WordpieceTokenizer.max_input_chars_per_word
+# Private-use characters that stand in for special-token literals during in-graph normalisation. The
+# text's own characters in this range (removed by cleaning anyway) are first moved to U+E100.
+SENTINEL_RANGE = (0xE000, 0xE0FF)
 _ASCII_PUNCT = set(range(33, 48)) | set(range(58, 65)) | set(range(91, 97)) | set(range(123, 127))
 
 
@@ -88,8 +91,10 @@ def re2_classes():
         if ch.lower() != ch:
             cased.append(c)
     cjk = [c for lo, hi in CJK_RANGES for c in range(lo, hi + 1)]
+    lo, hi = SENTINEL_RANGE
     return {
         "removed": _re2_class(removed),
+        "removed_but_sentinels": _re2_class([c for c in removed if not lo <= c <= hi]),
         "space": _re2_class(space),
         "punct": _re2_class(punct),
         "mn": _re2_class(mn),
@@ -216,10 +221,10 @@ def _lower_tf(text):
     return tf.cond(needed, lambda: patch(text), lambda: text)
 
 
-def _normalize_tf(text, lowercase, strip_accents, split_on_cjk):
+def _normalize_tf(text, lowercase, strip_accents, split_on_cjk, removed):
     tf, tf_text = _tf()
     cls = re2_classes()
-    text = tf.strings.regex_replace(text, cls["removed"], "")  # first: ICU lower-casing stops at NUL
+    text = tf.strings.regex_replace(text, removed, "")  # first: ICU lower-casing stops at NUL
     if lowercase:
         text = _lower_tf(text)
     if split_on_cjk:
@@ -231,32 +236,34 @@ def _normalize_tf(text, lowercase, strip_accents, split_on_cjk):
 
 
 def pretokenize_tf(text, special_tokens=(), lowercase=True, strip_accents=None, split_on_cjk=True, oov_token=None):
-    """Strings [...] -> ragged words [..., W], as `pretokenize_py`.
+    """Dense strings [N] -> ragged words [N, W], as `pretokenize_py`.
 
-    Words longer than 100 characters are replaced by `oov_token` (HF's per-word limit counts characters,
+    Only statically compiled regex ops and `tf.strings.split` are used (no per-call regex compilation),
+    so per-document cost stays low inside `tf.data`. Special-token literals are cut out of the raw text
+    first, as HF's trie does, by swapping them for private-use sentinels that survive normalisation.
+    Words longer than 100 characters are replaced by `oov_token` (HF's limit counts characters,
     tf-text's counts bytes).
     """
-    tf, tf_text = _tf()
+    tf, _ = _tf()
     cls = re2_classes()
-    split_pattern = f"{cls['space']}|{cls['punct']}"
-    pattern = special_tokens_pattern(special_tokens)
-    # tf-text's regex_split stops at NUL; U+0001 is removed by cleaning just like NUL.
-    text = tf.strings.regex_replace(text, "\\x00", "\x01")
-    if pattern is None:
-        text = _normalize_tf(text, lowercase, strip_accents, split_on_cjk)
-        words = tf_text.regex_split(text, split_pattern, cls["punct"])
-    else:
-        pieces = tf_text.regex_split(text, pattern, pattern)  # [..., P]
-        is_special = tf.strings.regex_full_match(pieces, pattern)
-        normal = tf.where(is_special.flat_values, "", pieces.flat_values)
-        normal = _normalize_tf(normal, lowercase, strip_accents, split_on_cjk)
-        normal_words = tf_text.regex_split(normal, split_pattern, cls["punct"])  # [P_total, W]
-        special_words = tf.RaggedTensor.from_row_lengths(
-            tf.boolean_mask(pieces.flat_values, is_special.flat_values),
-            tf.cast(is_special.flat_values, tf.int64))
-        words = tf.concat([normal_words, special_words], axis=1)  # one of the two rows is empty
-        words = pieces.with_flat_values(words).merge_dims(-2, -1)
+    lo, hi = SENTINEL_RANGE
+    specials = sorted(special_tokens or (), key=len, reverse=True)
+    if len(specials) > hi - lo:
+        raise ValueError(f"at most {hi - lo} special tokens are supported")
+    removed = cls["removed"]
+    if specials:
+        text = tf.strings.regex_replace(text, f"[\\x{{{lo:x}}}-\\x{{{hi:x}}}]", chr(hi + 1))
+        for i, token in enumerate(specials):
+            text = tf.strings.regex_replace(text, re.escape(token), f" {chr(lo + i)} ")
+        removed = cls["removed_but_sentinels"]
+    text = _normalize_tf(text, lowercase, strip_accents, split_on_cjk, removed)
+    text = tf.strings.regex_replace(text, cls["space"], " ")
+    text = tf.strings.regex_replace(text, cls["punct"], r" \0 ")
+    words = tf.strings.split(text)
+    flat = words.flat_values
+    for i, token in enumerate(specials):
+        flat = tf.where(tf.equal(flat, chr(lo + i)), token, flat)
     if oov_token is not None:
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
-        words = words.with_flat_values(tf.where(too_long, oov_token, words.flat_values))
-    return words
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        flat = tf.where(too_long, oov_token, flat)
+    return words.with_flat_values(flat)

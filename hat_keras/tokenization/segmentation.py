@@ -240,10 +240,11 @@ def pack_presegmented(token_ids, num_segments, segment_length, cls_id, pad_id):
 def group_sentences(sentence_lengths, num_segments, segment_length):
     """Upstream `sentence_grouping` on lengths only.
 
-    `sentence_lengths`: ragged int [B, S]. Returns `(start, length)`, int32 [B, N]: each emitted
-    segment is the token range [start, start + length) of the document's concatenated sentences
-    (length 0: no segment). The loop runs over sentence positions, vectorised over the batch, and
-    stops once every document has `num_segments` segments or no sentence left.
+    `sentence_lengths`: ragged int [B, S]. Returns `(start, length, consumed)`: int32 [B, N], each
+    emitted segment being the token range [start, start + length) of the document's concatenated
+    sentences (length 0: no segment), and int32 [B], how many sentences the grouping looked at. The
+    loop runs over sentence positions, vectorised over the batch, and stops once every document has
+    `num_segments` segments or no sentence left.
     """
     tf = _tf()
     n_seg, k, budget = num_segments, segment_length, segment_length - 1
@@ -254,7 +255,7 @@ def group_sentences(sentence_lengths, num_segments, segment_length):
     max_s = tf.shape(lengths)[1]
     zeros = tf.zeros([batch], tf.int32)
     init = (tf.constant(0), zeros, zeros, zeros, tf.zeros([batch, n_seg], tf.int32),
-            tf.zeros([batch, n_seg], tf.int32))
+            tf.zeros([batch, n_seg], tf.int32), zeros)
 
     def emit(active, n, e_start, e_len, seg_start, seg_len):
         hit = tf.logical_and(active[:, None], tf.equal(tf.range(n_seg)[None, :], n[:, None]))
@@ -262,11 +263,12 @@ def group_sentences(sentence_lengths, num_segments, segment_length):
         seg_len = tf.where(hit, e_len[:, None], seg_len)
         return n + tf.cast(active, tf.int32), seg_start, seg_len
 
-    def cond(s, n, cur_start, cur_len, seg_start, seg_len):
+    def cond(s, n, cur_start, cur_len, seg_start, seg_len, consumed):
         return tf.logical_and(s < max_s, tf.reduce_any(tf.logical_and(s < count, n < n_seg)))
 
-    def body(s, n, cur_start, cur_len, seg_start, seg_len):
+    def body(s, n, cur_start, cur_len, seg_start, seg_len, consumed):
         active = tf.logical_and(s < count, n < n_seg)
+        consumed = consumed + tf.cast(active, tf.int32)
         length, start = lengths[:, s], starts[:, s]
         fits = cur_len + length <= budget
         has_cur = cur_len > 0
@@ -278,19 +280,23 @@ def group_sentences(sentence_lengths, num_segments, segment_length):
         new_len = tf.where(fits, cur_len + length, tf.where(has_cur, length, tf.maximum(length - k, 0)))
         cur_start = tf.where(active, new_start, cur_start)
         cur_len = tf.where(active, new_len, cur_len)
-        return s + 1, n, cur_start, cur_len, seg_start, seg_len
+        return s + 1, n, cur_start, cur_len, seg_start, seg_len, consumed
 
-    _, n, cur_start, cur_len, seg_start, seg_len = tf.while_loop(cond, body, init)
+    _, n, cur_start, cur_len, seg_start, seg_len, consumed = tf.while_loop(cond, body, init)
     flush = tf.logical_and(cur_len > 0, n < n_seg)
     _, seg_start, seg_len = emit(flush, n, cur_start, tf.minimum(cur_len, budget), seg_start, seg_len)
-    return seg_start, seg_len
+    return seg_start, seg_len, consumed
 
 
-def pack_sentences(token_ids, num_segments, segment_length, cls_id, pad_id):
-    """Ragged ids [B, S, T] (one row per sentence) -> (ids, mask, types) [B, N*K]."""
+def pack_sentences(token_ids, num_segments, segment_length, cls_id, pad_id, return_complete=False):
+    """Ragged ids [B, S, T] (one row per sentence) -> (ids, mask, types) [B, N*K].
+
+    With `return_complete`, also a bool [B]: the grouping filled every segment without looking at the
+    last sentence, so more text after that sentence could not change the result.
+    """
     tf = _tf()
     step = segment_length - 1
-    seg_start, seg_len = group_sentences(token_ids.row_lengths(axis=2), num_segments, segment_length)
+    seg_start, seg_len, consumed = group_sentences(token_ids.row_lengths(axis=2), num_segments, segment_length)
     flat = tf.cast(token_ids.merge_dims(1, 2), tf.int32)  # [B, T_total]
     offsets = tf.cast(flat.row_starts(), tf.int32)
     pos = tf.range(step)[None, None, :]
@@ -300,4 +306,8 @@ def pack_sentences(token_ids, num_segments, segment_length, cls_id, pad_id):
     body = tf.gather(values, tf.where(valid, index, tf.shape(values)[0] - 1))
     present = seg_len > 0
     first_ids = tf.where(present, cls_id, pad_id)
-    return _assemble(first_ids, tf.cast(present, tf.int32), body, tf.cast(valid, tf.int32))
+    out = _assemble(first_ids, tf.cast(present, tf.int32), body, tf.cast(valid, tf.int32))
+    if not return_complete:
+        return out
+    count = tf.cast(token_ids.row_lengths(), tf.int32)
+    return out, tf.logical_and(present[:, -1], consumed < count)

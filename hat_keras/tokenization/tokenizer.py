@@ -135,10 +135,14 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     `padding_mask` is upstream's attention mask; it is 1 on real tokens even when their id equals the
     pad id (a literal "[PAD]" in the text), and 0 on the first position of all-padding segments.
     Eager calls return numpy arrays; inside `tf.function`/`tf.data` they return tensors.
+
+    Long documents: only their first `prefix_chars_per_token * max_sentences * K` characters are
+    tokenized when that provably gives the whole text's result (WordPiece only); otherwise the whole
+    text is. Set `prefix_chars_per_token=0` to always tokenize everything. The ids are the same.
     """
 
     def __init__(self, word_tokenizer, max_sentences=8, max_sentence_length=128, model_max_length=None,
-                 segmentation="sentences", **kwargs):
+                 segmentation="sentences", prefix_chars_per_token=8, **kwargs):
         super().__init__(**kwargs)
         if isinstance(word_tokenizer, dict):
             word_tokenizer = keras.layers.deserialize(word_tokenizer)
@@ -150,6 +154,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         self.max_sentence_length = int(max_sentence_length)
         self.model_max_length = int(model_max_length or max_sentences * max_sentence_length)
         self.segmentation = seg.check_segmentation(segmentation)
+        self.prefix_chars_per_token = int(prefix_chars_per_token or 0)
         self.built = True  # nothing to build: the vocabulary lives in the word tokenizer
 
     # ---- construction ------------------------------------------------------------------------------
@@ -290,25 +295,59 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
             inputs = inputs.with_flat_values(tf.strings.regex_replace(inputs.flat_values, "\\x00", "\x01"))
         else:
             inputs = tf.strings.regex_replace(inputs, "\\x00", "\x01")
-        is_lists = isinstance(inputs, tf.RaggedTensor)
-        k = self.max_sentence_length
-        cls_id, pad_id = self.cls_token_id, self.pad_token_id
-        if segmentation == "uniform":
-            ids = self.word_tokenizer.tokenize(inputs)
-            if is_lists:
-                ids = ids.merge_dims(1, 2)
-            out = seg.pack_uniform(ids, max_sentences, k, model_max_length, cls_id, pad_id)
+        if isinstance(inputs, tf.RaggedTensor):
+            out = self._segment_lists(inputs, segmentation, max_sentences, model_max_length)
         else:
-            if not is_lists:
-                inputs = (seg.split_sentences(inputs) if segmentation == "sentences"
-                          else seg.default_segments(inputs))
-            ids = self.word_tokenizer.tokenize(inputs)
-            pack = seg.pack_sentences if segmentation == "sentences" else seg.pack_presegmented
-            out = pack(ids, max_sentences, k, cls_id, pad_id)
+            out = self._segment_documents(inputs, segmentation, max_sentences, model_max_length)
         out = dict(zip(OUTPUT_KEYS, out))
         if unbatched:
             out = {key: v[0] for key, v in out.items()}
         return out
+
+    def _segment_lists(self, lists, segmentation, n, m):
+        k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
+        ids = self.word_tokenizer.tokenize(lists)  # [B, S, T]
+        if segmentation == "uniform":
+            return seg.pack_uniform(ids.merge_dims(1, 2), n, k, m, cls_id, pad_id)
+        if segmentation == "sentences":
+            return seg.pack_sentences(ids, n, k, cls_id, pad_id)
+        return seg.pack_presegmented(ids, n, k, cls_id, pad_id)
+
+    def _segment_text(self, texts, segmentation, n, m):
+        """Documents [B] -> ((ids, mask, types), complete [B]); `complete` says that text beyond
+        these documents could not change the result (used to validate a prefix)."""
+        tf = _tf()
+        k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
+        if segmentation == "uniform":
+            ids = self.word_tokenizer.tokenize(texts)
+            return (seg.pack_uniform(ids, n, k, m, cls_id, pad_id),
+                    ids.row_lengths() >= max(m - n, 0))
+        if segmentation == "sentences":
+            ids = self.word_tokenizer.tokenize(seg.split_sentences(texts))
+            return seg.pack_sentences(ids, n, k, cls_id, pad_id, return_complete=True)
+        ids = self.word_tokenizer.tokenize(seg.default_segments(texts))
+        complete = seg.split_paragraphs(texts).row_lengths() > n
+        return seg.pack_presegmented(ids, n, k, cls_id, pad_id), complete
+
+    def _segment_documents(self, texts, segmentation, n, m):
+        """Only the first ~`prefix_chars_per_token * N * K` characters of a long document are read when
+        they provably give the same result as the whole text (enough tokens, or every segment filled
+        before the last, possibly cut, sentence/paragraph); other rows are redone on the whole text."""
+        tf = _tf()
+        budget = self.prefix_chars_per_token * n * self.max_sentence_length
+        boundary = getattr(self.word_tokenizer, "word_boundary_class", None)
+        if not budget or boundary is None:
+            return self._segment_text(texts, segmentation, n, m)[0]
+        long = tf.strings.length(texts, unit="UTF8_CHAR") > budget
+        prefix = tf.strings.substr(texts, 0, budget, unit="UTF8_CHAR")
+        # End the prefix after a word boundary, so that its ids are a prefix of the whole text's ids.
+        prefix = tf.strings.regex_replace(prefix, "[^" + boundary[1:-1] + "]*$", "")
+        out, complete = self._segment_text(tf.where(long, prefix, texts), segmentation, n, m)
+        ok = tf.logical_or(tf.logical_not(long), complete)
+        good = tf.cast(tf.where(ok)[:, 0], tf.int32)
+        redo = tf.cast(tf.where(tf.logical_not(ok))[:, 0], tf.int32)
+        full, _ = self._segment_text(tf.gather(texts, redo), segmentation, n, m)
+        return tuple(tf.dynamic_stitch([good, redo], [tf.gather(a, good), b]) for a, b in zip(out, full))
 
     # ---- serialization -----------------------------------------------------------------------------
     def get_config(self):
@@ -319,6 +358,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
             "max_sentence_length": self.max_sentence_length,
             "model_max_length": self.model_max_length,
             "segmentation": self.segmentation,
+            "prefix_chars_per_token": self.prefix_chars_per_token,
         })
         return config
 

@@ -62,6 +62,12 @@ class HATWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             unknown_token=self.oov_token, no_pretokenization=True, support_detokenization=True,
             max_bytes_per_word=4 * bert_text.MAX_CHARS_PER_WORD + 4)
 
+    @property
+    def word_boundary_class(self):
+        """Characters across which tokenization is independent (a text cut right after one of them
+        yields a prefix of the whole text's ids)."""
+        return bert_text.re2_classes()["space"]
+
     def literal_special_tokens(self):
         """Special-token strings matched in raw text (only those in the vocabulary)."""
         tokens = set(self.special_tokens) | set(self._init_special_tokens or ())
