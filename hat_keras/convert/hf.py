@@ -230,13 +230,14 @@ def build_model(config, task_cls, pooling=None, state=None, use_segment_position
 
 
 def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
-                    load_tokenizer=True, **task_kwargs):
+                    load_tokenizer=True, dtype=None, **task_kwargs):
     """Load an HF-format HAT checkpoint folder (config.json + model.safetensors / pytorch_model.bin).
 
     task: None (from `architectures` and the keys), "backbone", "masked_lm", "text_classifier",
     "sequential_sentence_classifier", "multiple_choice", "token_classifier", or a task class.
     pooling: for classifiers ("max", "attentive", "first", "last"); upstream passes it to the constructor.
     num_labels: override the config's label count (e.g. a new head on a pre-trained MLM checkpoint).
+    dtype: a Keras dtype policy ("float32" default, "mixed_bfloat16", "float64" for exactness checks).
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -250,7 +251,8 @@ def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddin
     task_cls = _infer_task(config, state, task, path)
     check_layout(config, state, path)
     model = build_model(config, task_cls, pooling=pooling, state=state,
-                        use_segment_position_embeddings=use_segment_position_embeddings, **task_kwargs)
+                        use_segment_position_embeddings=use_segment_position_embeddings, dtype=dtype,
+                        **task_kwargs)
     report = load_state_dict(model, state, source=path, config=config)
     model.hat_config = config
     model.load_report = report

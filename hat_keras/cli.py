@@ -1,0 +1,196 @@
+"""`hat-keras` command line: thin wrappers over the library. Errors are one line, not tracebacks."""
+import argparse
+import json
+import os
+import sys
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _quiet_tf():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def load_any_model(path, task=None, pooling=None, **kwargs):
+    """A `.keras` file, a Keras preset folder or an HF-format checkpoint folder -> Keras model."""
+    import keras
+
+    import hat_keras
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file or folder")
+    if path.endswith(".keras"):
+        return keras.models.load_model(path)
+    if os.path.isdir(path):
+        cfg = os.path.join(path, "config.json")
+        if not os.path.exists(cfg):
+            raise CLIError(f"{path}: no config.json (expected an HF checkpoint folder or a Keras preset folder)")
+        with open(cfg, encoding="utf-8") as f:
+            meta = json.load(f)
+        if "registered_name" in meta:  # a Keras preset written by save_to_preset
+            import keras_hub
+
+            loader = keras_hub.models.Task if os.path.exists(os.path.join(path, "task.json")) else \
+                keras_hub.models.Backbone
+            return loader.from_preset(path)
+        return hat_keras.from_pretrained(path, task=task, pooling=pooling, **kwargs)
+    raise CLIError(f"{path}: expected a .keras file or a checkpoint folder")
+
+
+def _print_description(model):
+    from hat_keras.convert import describe
+
+    for k, v in describe(model).items():
+        print(f"{k:>20}: {v:,}" if isinstance(v, int) else f"{k:>20}: {v}")
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+def cmd_info(args):
+    _quiet_tf()
+    from hat_keras import HATConfig
+    from hat_keras.convert import layout_from_keys, read_state_dict
+
+    if os.path.isdir(args.src) and not os.path.exists(os.path.join(args.src, "config.json")):
+        raise CLIError(f"{args.src}: no config.json")
+    if os.path.isdir(args.src) and "registered_name" not in open(os.path.join(args.src, "config.json")).read():
+        cfg = HATConfig.from_pretrained(args.src)
+        print(f"{'config':>20}: {cfg!r}")
+        print(f"{'architectures':>20}: {cfg.get('architectures')}")
+        state = read_state_dict(args.src)
+        print(f"{'tensors':>20}: {len(state)} ({sum(v.size for v in state.values()):,} values)")
+        print(f"{'layout from keys':>20}: {layout_from_keys({k if k.startswith('hi_transformer.') else k: v for k, v in state.items()})}")
+        return
+    model = load_any_model(args.src)
+    _print_description(model)
+
+
+def cmd_convert(args):
+    """HF checkpoint -> `.keras` file or Keras preset folder; nothing is left at DST on failure."""
+    _quiet_tf()
+    import shutil
+    import tempfile
+
+    from tqdm import tqdm
+
+    dst = os.fspath(args.dst)
+    if not os.path.exists(args.src):
+        raise CLIError(f"{args.src}: no such file or folder")
+    if os.path.exists(dst) and not args.overwrite:
+        raise CLIError(f"{dst} exists; pass --overwrite to replace it")
+    steps = tqdm(total=3, desc="convert", unit="step", disable=args.quiet)
+    steps.set_postfix_str("reading checkpoint")
+    model = load_any_model(args.src, task=args.task, pooling=args.pooling,
+                           use_segment_position_embeddings=args.head_semantics)
+    steps.update()
+    report = getattr(model, "load_report", None)
+    steps.set_postfix_str("checking")
+    steps.update()
+    parent = os.path.dirname(os.path.abspath(dst)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".hat_convert_", dir=parent)
+    try:
+        steps.set_postfix_str("writing")
+        if dst.endswith(".keras"):
+            out = os.path.join(tmp, "model.keras")
+            model.save(out)
+        else:
+            out = os.path.join(tmp, "preset")
+            model.save_to_preset(out)
+        if os.path.exists(dst):
+            shutil.rmtree(dst) if os.path.isdir(dst) else os.remove(dst)
+        os.replace(out, dst)
+        steps.update()
+    finally:
+        steps.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if report is not None:
+        print(report.summary())
+    _print_description(model)
+    print(f"{'written':>20}: {dst}")
+
+
+def cmd_predict(args):
+    _quiet_tf()
+    from hat_keras.predict import predict_files
+
+    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation)
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="hat-keras", description="Hierarchical Attention Transformer (HAT) for Keras: convert checkpoints, "
+                                      "train, export and run long-document models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("convert", help="HF-format HAT checkpoint -> .keras file or Keras preset folder",
+                       description="Rebuild a HAT from an HF-format checkpoint folder (config.json + "
+                                   "model.safetensors or pytorch_model.bin) and save it for Keras.")
+    p.add_argument("src", help="checkpoint folder (config.json + model.safetensors / pytorch_model.bin)")
+    p.add_argument("dst", help="a .keras file, or a folder for a Keras preset")
+    p.add_argument("--task", help="backbone, masked_lm, text_classifier, sequential_sentence_classifier, "
+                                  "multiple_choice, token_classifier (default: what the checkpoint holds)")
+    p.add_argument("--pooling", choices=["max", "attentive", "first", "last"],
+                   help="classifier pooling (default: max; last for multiple choice)")
+    p.add_argument("--head-semantics", action="store_true",
+                   help="add segment-position embeddings as GitHub HEAD does (not the released checkpoints)")
+    p.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("info", help="show a checkpoint's or model's layout, task and parameter counts",
+                       description="Describe an HF checkpoint folder, a Keras preset or a .keras file.")
+    p.add_argument("src")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="classify documents with a .keras, SavedModel or .tflite model",
+                       description="Print the label and probabilities for each text file.")
+    p.add_argument("model", help=".keras file, SavedModel folder, .tflite file or HF checkpoint folder")
+    p.add_argument("files", nargs="+", help="text files, one document each")
+    p.add_argument("--json", action="store_true", help="one JSON object per document")
+    p.add_argument("--segmentation", choices=["uniform", "sentences"], default=None,
+                   help="how documents are cut into segments (default: the model's)")
+    p.set_defaults(func=cmd_predict)
+
+    for module, hook in (("hat_keras.training.cli", "add_train_parsers"),
+                         ("hat_keras.exporting.cli", "add_export_parser"),
+                         ("hat_keras.benchmarking", "add_bench_parser"),
+                         ("hat_keras.context", "add_extend_context_parser"),
+                         ("hat_keras.quickstart", "add_quickstart_parser")):
+        try:
+            mod = __import__(module, fromlist=[hook])
+        except ImportError:
+            continue
+        if hasattr(mod, hook):
+            getattr(mod, hook)(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("hat-keras: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, FileNotFoundError, ImportError, OSError) as e:
+        if os.environ.get("HAT_KERAS_DEBUG"):
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"hat-keras {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return result or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
