@@ -125,6 +125,10 @@ def export_tflite(source, out_dir, quantize=None, samples=None, calibration=None
     tolerance = dict(tolerance or TOLERANCES[quantize])
     artifact = "model.tflite"
 
+    if quantize == "int8" and int8_mask_value is None:
+        raise ExportError("int8 with the float32-min attention mask aborts the LiteRT calibration/runtime; "
+                          "use a bounded int8_mask_value such as -30")
+
     def write(tmp):
         model, extra = source.model, {}
         if quantize == "int8" and int8_mask_value is not None:
