@@ -28,18 +28,12 @@ def keras_candidates(model, x, batch):
 
 
 def litert_flatbuffer(model, batch, seq_len, dynamic_range):
-    """Builtins-only .tflite for fixed (batch, seq_len) inputs, from a concrete function of the model."""
-    import tensorflow as tf
+    """Builtins-only .tflite for fixed (batch, seq_len) inputs, via the project's SavedModel export path
+    (variables frozen; a concrete function converted directly would keep unresolved resource reads)."""
+    from hat_keras.exporting.tflite import convert
 
-    fn = tf.function(lambda token_ids, padding_mask: model({"token_ids": token_ids, "padding_mask": padding_mask},
-                                                            training=False))
-    concrete = fn.get_concrete_function(tf.TensorSpec((batch, seq_len), tf.int32, name="token_ids"),
-                                        tf.TensorSpec((batch, seq_len), tf.int32, name="padding_mask"))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if dynamic_range:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    return converter.convert()
+    return convert(model, seq_len, quantize="dynamic" if dynamic_range else None, batch_size=batch,
+                   log=lambda *a: None)
 
 
 def litert_runner(flatbuffer, x, threads):
