@@ -163,3 +163,20 @@ def test_cli_convert_and_info(tmp_path, fixtures_dir, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err
     assert not bad_dst.exists()
+
+
+def test_from_pretrained_attaches_tokenizer_and_takes_raw_text(tmp_path, fixtures_dir):
+    """A checkpoint folder with vocab.txt gets its tokenizer and the task's preprocessor attached."""
+    ckpt = tmp_path / "ec2"
+    ckpt.mkdir()
+    for name, src in (("config.json", fixtures_dir / "mini-ec2" / "config.json"),
+                      ("pytorch_model.bin", fixtures_dir / "mini-ec2" / "pytorch_model.bin"),
+                      ("vocab.txt", fixtures_dir / "tokenizer" / "vocab.txt")):
+        (ckpt / name).symlink_to(src)
+    clf = hat_keras.from_pretrained(ckpt, task="text_classifier", num_labels=2)
+    assert isinstance(clf.preprocessor, hat_keras.HATTextClassifierPreprocessor)
+    texts = ["A short document. It has two sentences.", "Another one, with a single sentence"]
+    probs = clf.predict(texts, verbose=0)
+    x = clf.preprocessor.tokenizer(texts, segmentation=clf.preprocessor.segmentation)
+    assert_close(probs, np.asarray(clf({k: np.asarray(v) for k, v in x.items()})), atol=1e-5)
+    assert hat_keras.from_pretrained(fixtures_dir / "tiny-s1" / "mlm").preprocessor is None

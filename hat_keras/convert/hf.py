@@ -262,12 +262,17 @@ def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddin
 
 
 def _attach_preprocessor(model, path, config):
-    """Attach the checkpoint's tokenizer/preprocessor when its files are there (keras-hub style)."""
-    try:
-        from hat_keras.tokenization import attach_preprocessor
-    except ImportError:
-        return
-    attach_preprocessor(model, path, config)
+    """Attach the checkpoint's tokenizer and the task's preprocessor when the tokenizer files are there,
+    so `fit`/`predict` take raw strings (keras-hub style)."""
+    from hat_keras import tokenization as tk
+
+    preprocessors = {HATMaskedLM: tk.HATMaskedLMPreprocessor, HATTextClassifier: tk.HATTextClassifierPreprocessor,
+                     HATMultipleChoice: tk.HATMultipleChoicePreprocessor,
+                     HATSequentialSentenceClassifier: tk.HATSequentialSentenceClassifierPreprocessor}
+    cls = preprocessors.get(type(model))
+    tokenizer = tk.HATTokenizer.from_pretrained(path, missing_ok=True) if cls else None
+    if tokenizer is not None:
+        model.preprocessor = cls(tokenizer)
 
 
 # ------------------------------------------------------------------------------------------------ save

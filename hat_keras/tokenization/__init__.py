@@ -7,3 +7,16 @@ from hat_keras.tokenization.preprocessors import (HATMaskedLMPreprocessor,  # no
                                                   HATMultipleChoicePreprocessor,
                                                   HATSequentialSentenceClassifierPreprocessor,
                                                   HATTextClassifierPreprocessor)
+
+
+def _link_tasks():
+    """keras-hub convention: each task class names its preprocessor class."""
+    from hat_keras import models
+
+    models.HATMaskedLM.preprocessor_cls = HATMaskedLMPreprocessor
+    models.HATTextClassifier.preprocessor_cls = HATTextClassifierPreprocessor
+    models.HATMultipleChoice.preprocessor_cls = HATMultipleChoicePreprocessor
+    models.HATSequentialSentenceClassifier.preprocessor_cls = HATSequentialSentenceClassifierPreprocessor
+
+
+_link_tasks()
