@@ -311,6 +311,7 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
         ds = ds.skip(int(skip_steps) * per_step)
     ds = ds.map(lambda ex: _apply(preprocess, ex), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    assert_static(ds.element_spec, "batches")
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

@@ -39,18 +39,6 @@ class PretokenizedClassifierInputs:
         return inputs if y is None else (inputs, y)
 
 
-def special_ids(tokenizer):
-    """(pad, cls, sep, mask) ids of a WordPiece/BPE tokenizer, for masking and packing."""
-    def tid(*names):
-        for n in names:
-            v = getattr(tokenizer, n, None)
-            if v is not None:
-                return int(v)
-        return None
-    return {"pad": tid("pad_token_id"), "cls": tid("cls_token_id", "start_token_id"),
-            "sep": tid("sep_token_id", "end_token_id"), "mask": tid("mask_token_id")}
-
-
 def load_tokenizer(model_dir):
     """HATTokenizer of a checkpoint folder (config.json + vocab.txt, or vocab.json + merges.txt)."""
     from hat_keras.tokenization import HATTokenizer

@@ -138,20 +138,22 @@ def _set_precision(precision):
 
 # ----------------------------------------------------------------------------------------- recipes
 
-def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, preprocess=None):
+def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, preprocess=None, examples=None,
+          extra_callbacks=()):
     """Run one recipe. task: "mlm" or "classify".
 
     strategy: a tf.distribute strategy (default: `get_strategy(args.strategy, args.tpu)`).
     model_fn: builds the model inside `strategy.scope()` (default: from `args.model`).
     preprocess: per-example in-graph preprocessor (default: the tokenizer's, or the pre-tokenized one when
       the data are pre-tokenized TFRecords).
+    examples: training `Examples` already read (instead of `args.train_data`).
     """
     if task not in ("mlm", "classify"):
         raise ValueError(f"task={task!r}; choose 'mlm' or 'classify'")
     strategy = strategy or get_strategy(args.strategy, args.tpu)
     _set_precision(args.precision)
     label_field = args.label_field if task == "classify" else None
-    train_ex = hd.read_examples(args.train_data, args.text_field, label_field)
+    train_ex = examples or hd.read_examples(args.train_data, args.text_field, label_field)
     eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True)
                if args.eval_data else None)
     multi = train_ex.multi_label
@@ -208,7 +210,7 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
                                "val_macro_f1" if eval_ds is not None else "loss")
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
-                                      seq_len)
+                                      seq_len) + list(extra_callbacks)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
         history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,
@@ -227,9 +229,9 @@ def _default_preprocess(task, args, backbone, examples):
             return pp.PretokenizedClassifierInputs()
         if not args.model:
             raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
-        ids = pp.special_ids(pp.load_tokenizer(args.model))
-        return pp.PretokenizedMasker(backbone.vocabulary_size, ids["mask"],
-                                     [i for i in (ids["pad"], ids["cls"], ids["sep"]) if i is not None],
+        tokenizer = pp.load_tokenizer(args.model)
+        return pp.PretokenizedMasker(backbone.vocabulary_size, tokenizer.mask_token_id,
+                                     sorted(tokenizer.special_token_ids),
                                      backbone.segment_length * backbone.max_segments, args.mask_rate)
     if not args.model:
         raise ValueError("text data need a model folder with the tokenizer files (vocab.txt, ...)")
@@ -240,8 +242,8 @@ def _default_preprocess(task, args, backbone, examples):
 def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
     """Reload the best weights, evaluate, and write `best.keras` + `hf/` (chief) and eval_results.json."""
     best = os.path.join(args.output_dir, "best.keras")
-    if tf.io.gfile.exists(best):
-        model.load_weights(best)
+    if tf.io.gfile.exists(best) and num_workers(strategy) == 1:
+        model.load_weights(best)  # (with several workers the weights stay the last ones, identical everywhere)
     if eval_ds is not None:
         result.eval_results = {k: float(v) for k, v in
                                keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True, verbose=0).items()}
