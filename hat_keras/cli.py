@@ -183,7 +183,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("hat-keras: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, FileNotFoundError, ImportError, OSError) as e:
+    except Exception as e:  # noqa: BLE001  one line for users; HAT_KERAS_DEBUG=1 shows the traceback
         if os.environ.get("HAT_KERAS_DEBUG"):
             raise
         msg = " ".join(str(e).split()) or type(e).__name__

