@@ -7,6 +7,7 @@ for other geometries.
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -179,16 +180,14 @@ def test_other_geometry_matches_reference(small_tok, cases, mode):
 
 
 def test_prefix_shortcut_never_changes_ids(tok_dir, tmp_path, cases):
-    """Reading only a prefix of long documents gives the whole text's result, also with a tiny budget
-    that forces the fallback; and with a budget of 0 (off)."""
-    folder = make_folder(tmp_path, tok_dir / "vocab.txt", EC2)
-    full = HATTokenizer.from_pretrained(folder, prefix_chars_per_token=0)
-    tight = HATTokenizer.from_pretrained(folder, prefix_chars_per_token=1)
+    """Reading only a prefix of long documents gives the whole text's result: with a tiny budget most
+    long documents take the fallback, some the prefix, and all must still match upstream."""
+    tight = HATTokenizer.from_pretrained(make_folder(tmp_path, tok_dir / "vocab.txt", EC2), prefix_chars_per_token=1)
     texts = [c["text"] for c in cases]
     for mode in MODES:
-        a, b = full(texts, segmentation=mode), tight(texts, segmentation=mode)
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{mode}/{key}")
+        out = tight(texts, segmentation=mode)
+        for i, case in enumerate(cases):
+            assert_row(out, i, expected(case, mode), f"prefix {mode}/{case['name']}")
 
 
 def test_mismatched_model_max_length(tok_dir, tmp_path, cases):
@@ -233,3 +232,153 @@ def test_tokenizer_json_wordpiece(tok_dir, tmp_path):
     ref = HATTokenizer.from_pretrained(make_folder(tmp_path / "vt", tok_dir / "vocab.txt", SMALL))
     text = "Café [MASK]. 東京 naïve"
     assert t.tokenize([text]).to_list() == ref.tokenize([text]).to_list()
+
+
+
+# ---- serialization and export --------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="hat_keras_tests")
+class LayerHolder(keras.Model):
+    """A minimal model that carries a preprocessing layer through `.keras` saving, as a task does."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, x):
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.layers.serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.layers.deserialize(config["layer"])
+        return cls(**config)
+
+
+def some_texts(cases):
+    names = ("hp_test_0000857", "special_token_strings", "pad_token_literal", "control_chars", "empty",
+             "grouping_long_first", "sotu_1790_george_washington_n")
+    return [c["text"] for c in cases if c["name"] in names]
+
+
+def test_keras_file_round_trip(tok, cases, tmp_path):
+    texts = some_texts(cases)
+    holder = LayerHolder(tok)
+    holder(np.zeros((1, 1), "float32"))
+    holder.save(tmp_path / "tok.keras")
+    loaded = keras.saving.load_model(tmp_path / "tok.keras").layer
+    assert isinstance(loaded, HATTokenizer) and loaded.get_config() == tok.get_config()
+    clone = HATTokenizer.from_config(tok.get_config())  # vocabulary travels as an asset, not in the config
+    assert clone.word_tokenizer.vocabulary is None
+    for mode in MODES:
+        a, b = tok(texts, segmentation=mode), loaded(texts, segmentation=mode)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{mode}/{key}")
+
+
+class _Exported(tf.Module):
+    def __init__(self, tokenizer):
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def uniform(self, x):
+        return self.tokenizer(x, segmentation="uniform")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def sentences(self, x):
+        return self.tokenizer(x, segmentation="sentences")
+
+    @tf.function(input_signature=[tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1)])
+    def presegmented(self, x):
+        return self.tokenizer(x, segmentation="presegmented")
+
+
+def test_saved_model_export(tok, cases, tmp_path):
+    texts = some_texts(cases)
+    tf.saved_model.save(_Exported(tok), str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    for mode in ("uniform", "sentences"):
+        a, b = tok(texts, segmentation=mode), getattr(loaded, mode)(tf.constant(texts))
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key].numpy(), err_msg=f"{mode}/{key}")
+    segments = [c["segments"] for c in cases if c["text"] in texts]
+    a = tok(segments, segmentation="presegmented")
+    b = loaded.presegmented(tf.ragged.constant(segments, dtype=tf.string, ragged_rank=1))
+    np.testing.assert_array_equal(a["token_ids"], b["token_ids"].numpy())
+
+    archive = keras.export.ExportArchive()
+    archive.track(tok)
+    archive.add_endpoint("serve", lambda x: tok(x, segmentation="sentences"),
+                         input_signature=[tf.TensorSpec([None], tf.string)])
+    archive.write_out(str(tmp_path / "archive"))
+    served = tf.saved_model.load(str(tmp_path / "archive")).serve(tf.constant(texts))
+    a = tok(texts, segmentation="sentences")
+    for key in a:
+        np.testing.assert_array_equal(a[key], served[key].numpy(), err_msg=key)
+
+
+# ---- RoBERTa-style byte-level BPE ----------------------------------------------------------------------
+BPE_GEOMETRY = {"max_sentences": 3, "max_sentence_length": 16, "model_max_length": 48, "pad_token_id": 1}
+BPE_TEXTS = ["The quick brown fox. Jumps over the lazy dog!", "Hello <mask> world", "", "héllo 123 #$%",
+             "Numbers 12345 and symbols. It was a sunny day! " * 4]
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory):
+    tokenizers = pytest.importorskip("tokenizers")
+    corpus = ["The quick brown fox jumps over the lazy dog. It was a sunny day!",
+              "Hello world, héllo wörld. Numbers 12345 and symbols #$%."] * 20
+    ref = tokenizers.ByteLevelBPETokenizer()
+    ref.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    folder = tmp_path_factory.mktemp("bpe")
+    ref.save_model(str(folder))
+    (folder / "config.json").write_text(json.dumps(BPE_GEOMETRY))
+    json_folder = tmp_path_factory.mktemp("bpe_json")
+    ref.save(str(json_folder / "tokenizer.json"))
+    (json_folder / "config.json").write_text(json.dumps(BPE_GEOMETRY))
+    return ref, folder, json_folder
+
+
+def check_roberta_segments(tok, out, n, k):
+    """`<s>` starts every segment that is not all `<pad>`; masked-out positions hold `<pad>`."""
+    seg_ids = out["token_ids"].reshape(-1, n, k)
+    assert np.all((seg_ids[:, :, 0] == tok.cls_token_id) | np.all(seg_ids == tok.pad_token_id, axis=-1))
+    assert np.all(out["token_ids"][out["padding_mask"] == 0] == tok.pad_token_id)
+
+
+def test_bpe_ids_and_uniform_segments(bpe):
+    ref, folder, _ = bpe
+    tok = HATTokenizer.from_pretrained(folder)
+    assert type(tok.word_tokenizer).__name__ == "HATBytePairTokenizer"
+    assert (tok.cls_token_id, tok.pad_token_id, tok.mask_token_id) == (0, 1, 4)
+    ids = tok.tokenize(BPE_TEXTS).to_list()
+    assert ids == [ref.encode(t).ids for t in BPE_TEXTS]
+    n, k, m = 3, 16, 48
+    out = tok(BPE_TEXTS, segmentation="uniform")
+    check_roberta_segments(tok, out, n, k)
+    assert np.all(out["token_ids"][2] == 1) and np.all(out["padding_mask"][2] == 0)  # empty text
+    for i, row in enumerate(ids):
+        want = seg.uniform_py(row, n, k, m, 0, 1)
+        np.testing.assert_array_equal(out["token_ids"][i], want[0])
+        np.testing.assert_array_equal(out["padding_mask"][i], want[1])
+
+
+@pytest.mark.slow
+def test_bpe_tokenizer_json_and_other_modes(bpe):
+    """Slow: every keras-hub BPE graph takes seconds to trace."""
+    ref, folder, json_folder = bpe
+    tok = HATTokenizer.from_pretrained(json_folder)
+    ids = tok.tokenize(BPE_TEXTS).to_list()
+    assert ids == [ref.encode(t).ids for t in BPE_TEXTS]
+    for mode in ("sentences", "presegmented"):
+        out = tok(BPE_TEXTS, segmentation=mode)
+        check_roberta_segments(tok, out, 3, 16)
+        want = (seg.sentences_py(tok.tokenize(seg.split_sentences_py(BPE_TEXTS[4])).to_list(), 3, 16, 0, 1)
+                if mode == "sentences" else
+                seg.presegmented_py(tok.tokenize(seg.default_segments_py(BPE_TEXTS[4])).to_list(), 3, 16, 0, 1))
+        np.testing.assert_array_equal(out["token_ids"][4], want[0])
+        np.testing.assert_array_equal(out["padding_mask"][4], want[1])

@@ -183,10 +183,28 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
 
     # ---- keras-hub Tokenizer API (flat ids, no specials) --------------------------------------------
     def tokenize(self, inputs):
-        """Flat sub-word ids without special tokens (what upstream feeds its segmenters)."""
-        if _tf().executing_eagerly():
-            inputs = self._canonicalize(inputs)[0]
-        return self.word_tokenizer.tokenize(inputs)
+        """Flat sub-word ids without special tokens (what upstream feeds its segmenters): a ragged
+        tensor [B, T] for strings [B] (eagerly too), or [B, S, T] for lists of strings."""
+        tf = _tf()
+        if not tf.executing_eagerly():
+            return self._word_ids(inputs)
+        inputs, unbatched = self._canonicalize(inputs)
+        key = ("tokenize", isinstance(inputs, tf.RaggedTensor))
+        fns = _EAGER_FNS.setdefault(self, {})
+        if key not in fns:
+            spec = (tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1) if key[1]
+                    else tf.TensorSpec([None], tf.string))
+            fns[key] = tf.function(self._word_ids, input_signature=[spec], autograph=False)
+        with tf.device("cpu"):
+            ids = fns[key](inputs)
+        return ids[0] if unbatched else ids
+
+    def _word_ids(self, texts):
+        """Sub-word ids of a string tensor [B] -> [B, T], or ragged [B, S] -> [B, S, T]."""
+        tf = _tf()
+        if isinstance(texts, tf.RaggedTensor):
+            return texts.with_flat_values(self.word_tokenizer.tokenize(texts.flat_values))
+        return self.word_tokenizer.tokenize(texts)
 
     def detokenize(self, inputs):
         return self.word_tokenizer.detokenize(inputs)
@@ -306,7 +324,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
 
     def _segment_lists(self, lists, segmentation, n, m):
         k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
-        ids = self.word_tokenizer.tokenize(lists)  # [B, S, T]
+        ids = self._word_ids(lists)  # [B, S, T]
         if segmentation == "uniform":
             return seg.pack_uniform(ids.merge_dims(1, 2), n, k, m, cls_id, pad_id)
         if segmentation == "sentences":
@@ -319,13 +337,13 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         tf = _tf()
         k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
         if segmentation == "uniform":
-            ids = self.word_tokenizer.tokenize(texts)
+            ids = self._word_ids(texts)
             return (seg.pack_uniform(ids, n, k, m, cls_id, pad_id),
                     ids.row_lengths() >= max(m - n, 0))
         if segmentation == "sentences":
-            ids = self.word_tokenizer.tokenize(seg.split_sentences(texts))
+            ids = self._word_ids(seg.split_sentences(texts))
             return seg.pack_sentences(ids, n, k, cls_id, pad_id, return_complete=True)
-        ids = self.word_tokenizer.tokenize(seg.default_segments(texts))
+        ids = self._word_ids(seg.default_segments(texts))
         complete = seg.split_paragraphs(texts).row_lengths() > n
         return seg.pack_presegmented(ids, n, k, cls_id, pad_id), complete
 
