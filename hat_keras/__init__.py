@@ -10,4 +10,5 @@ from hat_keras.convert import (CheckpointError, LoadReport, from_pretrained, loa
                                read_state_dict, save_pretrained)
 from hat_keras.tokenization import (HATMaskedLMPreprocessor, HATMultipleChoicePreprocessor, HATSequentialSentenceClassifierPreprocessor, HATTextClassifierPreprocessor, HATTokenizer, tokenizer_files_present)  # noqa: E402,E501
 
+from hat_keras.training import TrainArgs, finetune_classifier, get_strategy, train_mlm  # noqa: E402
 __version__ = "0.1.0"

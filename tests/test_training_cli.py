@@ -1,0 +1,57 @@
+"""CLI flags map onto TrainArgs; optimizer schedule and weight-decay exclusions; F1 on logits."""
+import argparse
+
+import keras
+import numpy as np
+import pytest
+
+from hat_keras.training import cli, metrics, optimization
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    cli.add_train_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_train_classify_flags():
+    ns = _parse(["train", "classify", "--model", "m", "--train", "a.jsonl", "b.jsonl", "--output-dir", "o",
+                 "--label-field", "x,y,z", "--strategy", "tpu", "--tpu", "local", "--precision", "mixed_bfloat16",
+                 "--steps-per-execution", "50", "--jit-compile", "true", "--batch-size", "4"])
+    args = cli.args_from_namespace(ns)
+    assert args.label_field == ["x", "y", "z"] and args.train_data == ["a.jsonl", "b.jsonl"]
+    assert (args.strategy, args.tpu, args.precision) == ("tpu", "local", "mixed_bfloat16")
+    assert args.steps_per_execution == 50 and args.jit_compile is True and args.epochs == 3.0
+    ns = _parse(["warm-start", "bert", "out", "--layout", "S|SD|D"])
+    assert ns.layout == "S|SD|D" and ns.max_sentences == 8 and ns.segment_length == 128
+
+
+def test_schedule_warmup_then_linear_decay():
+    sched = optimization.LinearWarmupDecay(1e-4, total_steps=100, warmup_steps=10)
+    lr = [float(sched(s)) for s in (0, 5, 10, 55, 100, 150)]
+    np.testing.assert_allclose(lr, [0.0, 5e-5, 1e-4, 5e-5, 0.0, 0.0], rtol=1e-6, atol=1e-12)
+    opt = optimization.create_optimizer(200, 3e-5)
+    assert opt._learning_rate.warmup_steps == 20 and opt.weight_decay == 0.01
+
+
+def test_weight_decay_skips_bias_and_layer_norm():
+    dense, norm = keras.layers.Dense(3), keras.layers.LayerNormalization()
+    dense.build((None, 4)), norm.build((None, 3))
+    opt = optimization.create_optimizer(10)
+    opt.build(dense.trainable_variables + norm.trainable_variables)
+    decayed = {v.name: opt._use_weight_decay(v) for v in dense.trainable_variables + norm.trainable_variables}
+    assert decayed == {"kernel": True, "bias": False, "gamma": False, "beta": False}
+
+
+def test_f1_from_logits_single_and_multi_label():
+    y = np.array([0, 1, 1, 0, 1])
+    logits = np.array([[2, 0], [0, 1], [3, 0], [1, 0], [0, 2]], "float32")  # one false negative on class 1
+    micro, macro = metrics.LogitsF1Score(2, "micro"), metrics.LogitsF1Score(2, "macro")
+    micro.update_state(y, logits), macro.update_state(y, logits)
+    assert float(micro.result()) == pytest.approx(0.8)
+    assert float(macro.result()) == pytest.approx(np.mean([0.8, 0.8]))  # class 0: P 2/3 R 1; class 1: P 1 R 2/3
+    yml = np.array([[1, 0, 1], [0, 1, 0]], "float32")
+    lml = np.array([[3, -3, 2], [-1, 2, 1]], "float32")  # one false positive (row 1, class 2)
+    m = metrics.LogitsF1Score(3, "micro", multi_label=True)
+    m.update_state(yml, lml)
+    assert float(m.result()) == pytest.approx(2 * 3 / (2 * 3 + 1))
