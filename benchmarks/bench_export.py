@@ -44,7 +44,6 @@ def stand_in_model(shared, train, steps, log):
     from hat_keras.exporting.text import load_tokenizer
     model = from_pretrained(shared / "fixtures" / "hat_reference" / "mini-ec2", task="text_classifier",
                             pooling="max", num_labels=2, load_tokenizer=False)
-    model.hat_config.id2label = None
     tok = load_tokenizer(shared / "fixtures" / "hat_reference" / "tokenizer", 8, 128)
     model.backbone.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="auto", metrics=["accuracy"])
