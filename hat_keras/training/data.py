@@ -284,7 +284,7 @@ def _apply(fn, ex):
 
 
 def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, seed=0, repeat=False,
-                 skip_steps=0, input_context=None, shuffle_buffer=10_000, cache=False):
+                 skip_steps=0, input_context=None, shuffle_buffer=10_000, cache=False, auto_shard=False):
     """examples -> shard -> [cache] -> shuffle(seed) -> [repeat] -> skip -> map(preprocess) -> batch(drop)
     -> prefetch.
 
@@ -314,7 +314,8 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
     assert_static(ds.element_spec, "batches")
     options = tf.data.Options()
     options.deterministic = True
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    options.experimental_distribute.auto_shard_policy = (tf.data.experimental.AutoShardPolicy.DATA if auto_shard
+                                                         else tf.data.experimental.AutoShardPolicy.OFF)
     return ds.with_options(options)
 
 
@@ -324,7 +325,10 @@ def distribute(strategy, examples, preprocess, global_batch_size, **kwargs):
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
         raise ValueError(f"global batch {global_batch_size} is not divisible by {replicas} replicas")
-    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras distributes it: every worker keeps its 1/num_workers of the (global) batches
+        return make_dataset(examples, preprocess, global_batch_size, auto_shard=True, **kwargs)
+    if replicas == 1:
         return make_dataset(examples, preprocess, global_batch_size, **kwargs)
     return strategy.distribute_datasets_from_function(
         lambda ctx: make_dataset(examples, preprocess, global_batch_size, input_context=ctx, **kwargs))
