@@ -97,9 +97,7 @@ class Classifier:
             pre.segmentation = segmentation
 
         def run(texts):
-            x = pre(texts)
-            x = x[0] if isinstance(x, tuple) else x
-            logits = np.asarray(model.predict(x, verbose=0))
+            logits = np.asarray(model.predict(texts, verbose=0))  # the attached preprocessor tokenizes
             return 1 / (1 + np.exp(-logits)) if getattr(model, "problem_type", "") == "multi_label_classification" \
                 else _softmax(logits)
 

@@ -90,8 +90,7 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     model = hat_keras.from_pretrained(checkpoint, task="text_classifier", num_labels=len(label_names))
     if model.preprocessor is None:
         raise ValueError(f"{checkpoint}: no tokenizer files (vocab.txt) beside the checkpoint")
-    model.hat_config.id2label = {str(i): n for i, n in enumerate(label_names)}
-    model.hat_config.label2id = to_id
+    model.label_names = label_names
     _log(f"model: {model.backbone.layout}, {model.count_params():,} parameters; "
          f"segmentation '{model.preprocessor.segmentation}'")
 

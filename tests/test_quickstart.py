@@ -23,7 +23,8 @@ def test_quickstart_exports_verified_artifacts(quickstart):
     out, result = quickstart
     tfl = json.loads((out / "export_tflite" / "export_report.json").read_text())
     sm = json.loads((out / "export_saved_model" / "export_report.json").read_text())
-    assert tfl["agreement"] >= 0.99 and sm["max_abs_diff"] <= 1e-4
+    assert tfl["passed"] and sm["passed"]
+    assert tfl["prediction_agreement"] >= 0.99 and sm["max_abs_diff"] <= 1e-4
     assert sm["in_graph_ids_match_host_tokenizer"] is True
     assert (out / "classifier" / "config.json").exists() and (out / "classifier.keras").exists()
     p = np.asarray(result["probabilities"])

@@ -218,8 +218,10 @@ def build_model(config, task_cls, pooling=None, state=None, use_segment_position
         if task_cls is HATMultipleChoice:
             return HATMultipleChoice(backbone, pooling=pooling, dropout=dropout, **task_kwargs)
         problem_type = config.get("problem_type") or "single_label_classification"
+        id2label = config.get("id2label") or {}
+        names = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(config.num_labels)]
         return HATTextClassifier(backbone, config.num_labels, pooling=pooling, problem_type=problem_type,
-                                 dropout=dropout, **task_kwargs)
+                                 dropout=dropout, label_names=names, **task_kwargs)
     if task_cls is HATSequentialSentenceClassifier:
         problem_type = config.get("problem_type") or "multi_label_classification"
         return HATSequentialSentenceClassifier(backbone, config.num_labels, problem_type=problem_type,
@@ -302,6 +304,10 @@ def hat_config_of(model, **extra):
             fields.pop("id2label"), fields.pop("label2id", None)
         fields.setdefault("id2label", {str(i): f"LABEL_{i}" for i in range(num_classes)})
         fields.setdefault("label2id", {v: int(k) for k, v in fields["id2label"].items()})
+    names = getattr(model, "label_names", None)
+    if names and len(names) == num_classes:
+        fields["id2label"] = {str(i): n for i, n in enumerate(names)}
+        fields["label2id"] = {n: i for i, n in enumerate(names)}
     if getattr(model, "problem_type", None):
         fields["problem_type"] = model.problem_type
     fields.update(extra)

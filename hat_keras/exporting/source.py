@@ -72,6 +72,9 @@ def load_model(path):
 
 
 def _labels_of(model, num_classes):
+    names = getattr(model, "label_names", None)
+    if names and len(names) == num_classes:
+        return [str(n) for n in names]
     config = getattr(model, "hat_config", None)
     id2label = config.get("id2label") if config is not None else None
     if id2label and len(id2label) == num_classes:

@@ -12,14 +12,15 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
     """pooling (`max` default, `attentive`, `first`, `last`) -> tanh(dense) -> dropout -> logits.
 
     `last` reads the first token of the last segment (upstream hard-codes index −128, which is −K for
-    every released model). `problem_type` picks the default loss as transformers does.
+    every released model). `problem_type` picks the default loss as transformers does. `label_names`
+    (optional) travel with the model into `.keras` files and exports.
     """
 
     backbone_cls = HATBackbone
     preprocessor_cls = None
 
     def __init__(self, backbone, num_classes, pooling="max", problem_type="single_label_classification",
-                 dropout=None, preprocessor=None, **kwargs):
+                 dropout=None, label_names=None, preprocessor=None, **kwargs):
         if problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type={problem_type!r}; choose one of {PROBLEM_TYPES}")
         dropout = backbone.dropout if dropout is None else dropout
@@ -37,6 +38,7 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
         self.pooling = pooling
         self.problem_type = problem_type
         self.dropout = dropout
+        self.label_names = None if label_names is None else [str(n) for n in label_names]
         self.activation = None
         # === Functional Model ===
         inputs = backbone.input
@@ -58,6 +60,7 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
     def get_config(self):
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "pooling": self.pooling,
-                       "problem_type": self.problem_type, "dropout": self.dropout})
+                       "problem_type": self.problem_type, "dropout": self.dropout,
+                       "label_names": self.label_names})
         config.pop("activation", None)
         return config
