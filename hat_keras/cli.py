@@ -4,6 +4,10 @@ import json
 import os
 import sys
 
+# Before anything imports TensorFlow: keep its C++ INFO/WARNING start-up lines out of the CLI's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
