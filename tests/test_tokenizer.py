@@ -45,7 +45,8 @@ def cases(tok_dir):
 
 @pytest.fixture(scope="module")
 def tok(tok_dir, tmp_path_factory):
-    return hat_keras.HATTokenizer.from_pretrained(make_folder(tmp_path_factory.mktemp("ec2"), tok_dir / "vocab.txt", EC2))
+    folder = make_folder(tmp_path_factory.mktemp("ec2"), tok_dir / "vocab.txt", EC2)
+    return hat_keras.HATTokenizer.from_pretrained(folder)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ SETTINGS = settings(max_examples=int(os.environ.get("HAT_HYPOTHESIS_EXAMPLES", 4
 
 WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2007\u2028\u2029\u202f\u205f\u3000"
 SPECIALS = ["[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "[mask]", "[MA\u200bSK]"]
-PIECES = ["word", "Wörd", "ΣΟΦΙΑ", "東京", "한국", "x" * 120, ".", "!", "?", "\"", "'", "\u201d", ")", "]", "\n",
-          "\n\n", " ", "  ", "\u0301", "\x00", "\ufffd", "\ue000", "\U0001F600", "İ", "ﬁ"] + SPECIALS
+PIECES = ["word", "Wörd", "ΣΟΦΙΑ", "東京", "한국", "x" * 120, ".", "!", "?", "\"", "'", "\u201d", ")", "]",
+          "\n", "\n\n", " ", "  ", "\u0301", "\x00", "\ufffd", "\ue000", "\U0001F600", "İ", "ﬁ"] + SPECIALS
 
 
 def long_text(chunk):
@@ -119,6 +119,13 @@ def ids_for(lengths, start=1000):
     return out
 
 
+def ragged_ids(docs):
+    """[[[ids of a sentence], ...], ...] -> ragged int32 [B, S, T] (also when every list is empty)."""
+    flat = [t for d in docs for s in d for t in s]
+    return tf.RaggedTensor.from_nested_row_lengths(tf.constant(flat, tf.int32, shape=[len(flat)]),
+                                                   [[len(d) for d in docs], [len(s) for d in docs for s in d]])
+
+
 geometry = st.tuples(st.integers(1, 5), st.integers(2, 12))
 
 
@@ -129,8 +136,7 @@ def test_packers_equal_python_reference(docs, geo, extra):
     n, k = geo
     m = max(n * k + extra, n + 1)
     sentences = [ids_for(d) for d in docs]
-    ragged = tf.ragged.constant(sentences, dtype=tf.int32, ragged_rank=2) if any(docs) else \
-        tf.RaggedTensor.from_nested_row_lengths(tf.zeros([0], tf.int32), [[len(d) for d in docs], [0] * sum(map(len, docs))])
+    ragged = ragged_ids(sentences)
     got = [t.numpy() for t in seg.pack_sentences(ragged, n, k, 7, 0)]
     pre = [t.numpy() for t in seg.pack_presegmented(ragged, n, k, 7, 0)]
     uni = [t.numpy() for t in seg.pack_uniform(ragged.merge_dims(1, 2), n, k, m, 7, 0)]

@@ -15,6 +15,7 @@ Where upstream crashes (no sentence / no segment), the result is an all-padding 
 The sentence splitter is deterministic (no downloaded model): split at newlines, then at whitespace that
 follows `.`, `!` or `?` (optionally followed by one closing quote or bracket).
 """
+import functools
 import re
 
 SEGMENTATIONS = ("uniform", "sentences", "presegmented")
@@ -24,13 +25,11 @@ _PY_SENTENCE_SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019)\]]))\
 _PY_PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
 
 
-def _whitespace_class():
+@functools.lru_cache(maxsize=1)
+def whitespace_class():
     """RE2 class of Python's `str.isspace` characters (what `re`'s `\\s` and `str.strip` use)."""
     codes = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and chr(c).isspace()]
     return "[" + "".join(f"\\x{{{c:x}}}" for c in codes) + "]"
-
-
-WHITESPACE = _whitespace_class()
 
 
 def check_segmentation(segmentation):
@@ -141,14 +140,15 @@ def _tf():
 
 def _strip_and_drop_empty(pieces):
     tf = _tf()
-    pieces = tf.ragged.map_flat_values(tf.strings.regex_replace, pieces, f"^{WHITESPACE}+|{WHITESPACE}+$", "")
+    ws = whitespace_class()
+    pieces = tf.ragged.map_flat_values(tf.strings.regex_replace, pieces, f"^{ws}+|{ws}+$", "")
     return tf.ragged.boolean_mask(pieces, tf.ragged.map_flat_values(tf.not_equal, pieces, ""))
 
 
 def split_sentences(texts):
     """String tensor [B] -> ragged sentences [B, S]; same output as `split_sentences_py`."""
     tf = _tf()
-    marked = tf.strings.regex_replace(texts, f"([.!?][{_CLOSERS}]?){WHITESPACE}+", "\\1\n")
+    marked = tf.strings.regex_replace(texts, f"([.!?][{_CLOSERS}]?){whitespace_class()}+", "\\1\n")
     return _strip_and_drop_empty(tf.strings.split(marked, "\n"))
 
 
@@ -156,7 +156,7 @@ def split_paragraphs(texts):
     """String tensor [B] -> ragged paragraphs [B, P]; same output as `split_paragraphs_py`."""
     tf = _tf()
     # 0xFF never occurs in UTF-8 text, so it can mark the cuts.
-    marked = tf.strings.regex_replace(texts, f"\n{WHITESPACE}*\n", b"\xff")
+    marked = tf.strings.regex_replace(texts, f"\n{whitespace_class()}*\n", b"\xff")
     return _strip_and_drop_empty(tf.strings.split(marked, b"\xff"))
 
 

@@ -153,6 +153,8 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         self.max_sentences = int(max_sentences)
         self.max_sentence_length = int(max_sentence_length)
         self.model_max_length = int(model_max_length or max_sentences * max_sentence_length)
+        if self.model_max_length <= self.max_sentences:
+            raise ValueError(f"model_max_length={self.model_max_length} must exceed max_sentences={max_sentences}")
         self.segmentation = seg.check_segmentation(segmentation)
         self.prefix_chars_per_token = int(prefix_chars_per_token or 0)
         self.built = True  # nothing to build: the vocabulary lives in the word tokenizer
@@ -334,7 +336,6 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     def _segment_text(self, texts, segmentation, n, m):
         """Documents [B] -> ((ids, mask, types), complete [B]); `complete` says that text beyond
         these documents could not change the result (used to validate a prefix)."""
-        tf = _tf()
         k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
         if segmentation == "uniform":
             ids = self._word_ids(texts)
