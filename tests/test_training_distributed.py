@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JOB = os.path.join(HERE, "train_tiny_job.py")
@@ -59,9 +58,6 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="Keras 3.15 fit under MultiWorkerMirroredStrategy on CPU fails converting the "
-                          "PerReplica batch dict to a tensor; open", strict=False)
 def test_multiworker_two_processes_identical_weights(tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
@@ -87,6 +83,7 @@ def test_multiworker_two_processes_identical_weights(tmp_path):
     assert len(w0.files) == len(w1.files) > 10
     for k in w0.files:
         np.testing.assert_array_equal(w0[k], w1[k])
+    assert results[0]["loss"] == results[1]["loss"]  # logs are the mean over workers, the same everywhere
     assert results[0]["loss"][-1] < results[0]["loss"][0]
 
 

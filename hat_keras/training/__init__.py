@@ -4,4 +4,4 @@ from hat_keras.training.data import (DataError, Examples, assert_static, distrib
 from hat_keras.training.metrics import LogitsF1Score, classification_metrics, mlm_weighted_metrics
 from hat_keras.training.optimization import LinearWarmupDecay, create_optimizer
 from hat_keras.training.recipes import TrainArgs, TrainResult, finetune_classifier, train, train_mlm
-from hat_keras.training.strategy import get_strategy, set_logical_cpus
+from hat_keras.training.strategy import get_strategy, multi_worker_fit_fixes, set_logical_cpus

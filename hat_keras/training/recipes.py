@@ -18,7 +18,7 @@ from hat_keras.training import data as hd
 from hat_keras.training import metrics as hm
 from hat_keras.training import optimization as opt_lib
 from hat_keras.training import preprocessing as pp
-from hat_keras.training.strategy import get_strategy, is_chief, num_workers
+from hat_keras.training.strategy import get_strategy, is_chief, is_multi_worker, multi_worker_fit_fixes, num_workers
 
 logger = logging.getLogger("hat_keras")
 
@@ -170,6 +170,7 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
             model = load_masked_lm(args.model)
         else:
             model = load_classifier(args.model, num_classes, multi, args.pooling)
+    multi_worker_fit_fixes(model, strategy)
     backbone = model.backbone
     seq_len = backbone.segment_length * backbone.max_segments
     if preprocess is None:
@@ -203,8 +204,14 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
             from hat_keras.models.heads import classification_loss
             loss = classification_loss(model.problem_type)
             weighted = hm.classification_metrics(num_classes or model.num_classes, multi)
+        spe, jit = args.steps_per_execution, args.jit_compile
+        if is_multi_worker(strategy) and (spe != 1 or jit is not False):
+            # Keras 3 + tf.distribute fails on CPU with steps_per_execution > 1 (keras#19246) and with XLA
+            # (variables on another device), so multi-worker runs always use 1 and False
+            logger.warning("multi-worker training: using steps_per_execution=1 and jit_compile=False")
+            spe, jit = 1, False
         keras.Model.compile(model, optimizer=optimizer, loss=loss, weighted_metrics=weighted,
-                            steps_per_execution=args.steps_per_execution, jit_compile=args.jit_compile)
+                            steps_per_execution=spe, jit_compile=jit)
 
     monitor = args.monitor or ("val_loss" if eval_ds is not None and task == "mlm" else
                                "val_macro_f1" if eval_ds is not None else "loss")
