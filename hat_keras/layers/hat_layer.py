@@ -100,25 +100,42 @@ class HATLayer(keras.layers.Layer):
             self.segment_position_embedding.build((None, None))
         self.built = True
 
-    def call(self, x, segment_bias, document_bias, segment_positions=None, training=None):
+    def call(self, x, segment_bias, document_bias, segment_positions=None, training=None, first_only=False):
+        """(B, N·K, H) -> (B, N·K, H); with first_only, -> (B, N, H): only the segments' first tokens, which
+        is all that pooling heads read from the last layer (the rest of its work is skipped)."""
         K, H = self.segment_length, self.hidden_dim
         shape = ops.shape(x)
         batch, seq_len = shape[0], shape[1]
+        if first_only:
+            if self.segment_block is not None:
+                firsts = self.segment_block(ops.reshape(x, (-1, K, H)), segment_bias, training=training,
+                                            first_only=True)
+                firsts = ops.reshape(firsts, (batch, -1, H))
+            else:
+                firsts = ops.reshape(x, (batch, -1, K, H))[:, :, 0, :]
+            if self.document_block is not None:
+                firsts = self._cross_segment(firsts, document_bias, segment_positions, training)
+            return firsts
         if self.segment_block is not None:
             y = self.segment_block(ops.reshape(x, (-1, K, H)), segment_bias, training=training)
             x = ops.reshape(y, (batch, seq_len, H))
         if self.document_block is not None:
             segments = ops.reshape(x, (batch, -1, K, H))
-            firsts = segments[:, :, 0, :]
-            if self.use_segment_position_embeddings:
-                firsts = firsts + self.segment_position_embedding(segment_positions)
-            firsts = self.document_block(firsts, document_bias, training=training)
+            firsts = self._cross_segment(segments[:, :, 0, :], document_bias, segment_positions, training)
             segments = ops.concatenate([firsts[:, :, None, :], segments[:, :, 1:, :]], axis=2)
             x = ops.reshape(segments, (batch, seq_len, H))
         return x
 
-    def compute_output_shape(self, x_shape, *args, **kwargs):
-        return x_shape
+    def _cross_segment(self, firsts, document_bias, segment_positions, training):
+        if self.use_segment_position_embeddings:
+            firsts = firsts + self.segment_position_embedding(segment_positions)
+        return self.document_block(firsts, document_bias, training=training)
+
+    def compute_output_spec(self, x, *args, first_only=False, **kwargs):
+        if not first_only:
+            return keras.KerasTensor(x.shape, x.dtype)
+        n = None if x.shape[1] is None else x.shape[1] // self.segment_length
+        return keras.KerasTensor((x.shape[0], n, self.hidden_dim), x.dtype)
 
     @property
     def kind(self):

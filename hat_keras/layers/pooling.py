@@ -37,19 +37,20 @@ class HATPooler(keras.layers.Layer):
             self.v.build((None, None, H))
         self.built = True
 
-    def call(self, sequence_output, padding_mask=None):
-        """padding_mask (compact mode only): pool over real segments (first token not padding) only, and
+    def call(self, segment_output, padding_mask=None):
+        """segment_output: (B, N, H), each segment's first token (the backbone's `segment_output`).
+        padding_mask (compact mode only): pool over real segments (first token not padding) only, and
         `last` reads the last real segment, so trailing padded segments can be dropped without effect."""
-        K = self.segment_length
         if self.pooling == "first":
-            return self.dense(sequence_output[:, 0, :])
+            return self.dense(segment_output[:, 0, :])
         if self.pooling == "last" and padding_mask is None:
-            return self.dense(sequence_output[:, -K, :])
-        shape = ops.shape(sequence_output)
-        firsts = ops.reshape(sequence_output, (shape[0], -1, K, self.hidden_dim))[:, :, 0, :]
+            return self.dense(segment_output[:, -1, :])
+        firsts = segment_output
         real = None
         if padding_mask is not None:
-            real = ops.reshape(ops.cast(padding_mask, "int32"), (shape[0], -1, K))[:, :, 0] > 0  # (B, N)
+            shape = ops.shape(firsts)
+            mask = ops.reshape(ops.cast(padding_mask, "int32"), (shape[0], shape[1], -1))
+            real = mask[:, :, 0] > 0  # (B, N)
             real = ops.logical_or(real, ops.logical_not(ops.any(real, axis=1, keepdims=True)))  # empty doc: all
         if self.pooling == "last":
             n = ops.shape(real)[1]
@@ -66,8 +67,8 @@ class HATPooler(keras.layers.Layer):
             z = ops.max(firsts, axis=1)
         return self.dense(z)
 
-    def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
-        return (sequence_output_shape[0], self.hidden_dim)
+    def compute_output_shape(self, segment_output_shape, padding_mask_shape=None):
+        return (segment_output_shape[0], self.hidden_dim)
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "pooling": self.pooling,

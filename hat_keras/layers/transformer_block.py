@@ -72,25 +72,37 @@ class HATTransformerBlock(keras.layers.Layer):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_dim))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, x, attention_bias, training=None):
-        """x: (B, T, H); attention_bias: (B, 1, 1, T) float32, 0 for keys to attend and a huge negative else."""
+    def call(self, x, attention_bias, training=None, first_only=False):
+        """x: (B, T, H); attention_bias: (B, 1, 1, T) float32, 0 for keys to attend and a huge negative else.
+
+        first_only: queries only at position 0, output (B, 1, H). Every key is still attended, so the result
+        equals the full block's first row; heads that read only segment representations skip the rest.
+        """
         shape = ops.shape(x)
         batch, length = shape[0], shape[1]
-        q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
-        q, k, v = self._heads(q, batch, length), self._heads(k, batch, length), self._heads(v, batch, length)
+        if first_only:  # the fused kernel's query columns for the first token, key/value columns for all
+            H = self.hidden_dim
+            kernel, bias = ops.cast(self.qkv_dense.kernel, x.dtype), ops.cast(self.qkv_dense.bias, x.dtype)
+            q = ops.matmul(x[:, :1, :], kernel[:, :H]) + bias[:H]
+            k, v = ops.split(ops.matmul(x, kernel[:, H:]) + bias[H:], 2, axis=-1)
+        else:
+            q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
+        q_len = 1 if first_only else length
+        q, k, v = self._heads(q, batch, q_len), self._heads(k, batch, length), self._heads(v, batch, length)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         scores = ops.cast(scores, softmax_dtype(self)) / math.sqrt(self.head_dim) + attention_bias
         probs = ops.cast(softmax(scores, axis=-1), self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
-        context = ops.reshape(context, (batch, length, self.hidden_dim))
+        context = ops.reshape(context, (batch, q_len, self.hidden_dim))
+        residual = x[:, :1, :] if first_only else x
         attn = self.hidden_dropout(self.output_dense(context), training=training)
-        x = self.attention_layer_norm(attn + x)
+        x = self.attention_layer_norm(attn + residual)
         ffn = self.hidden_dropout(self.ffn_output_dense(self.intermediate_dense(x)), training=training)
         return self.ffn_layer_norm(ffn + x)
 
-    def compute_output_shape(self, input_shape, bias_shape=None):
-        return input_shape
+    def compute_output_shape(self, input_shape, bias_shape=None, first_only=False):
+        return (input_shape[0], 1, input_shape[2]) if first_only else input_shape
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,

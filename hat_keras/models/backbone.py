@@ -97,9 +97,12 @@ class HATBackbone(OptionalSegmentIds, Backbone):
         ))
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))
         segment_bias, document_bias, segment_positions = self.attention_bias(padding_mask)
-        for layer in self.hat_layers:
+        for layer in self.hat_layers[:-1]:
             x = layer(x, segment_bias, document_bias, segment_positions)
-        segment_output = FirstTokens(segment_length, dtype=dtype, name="segment_output")(x)
+        # The last layer twice (shared weights): in full, and for the segments' first tokens only. Heads that
+        # read segment representations depend on the second alone, so compiled graphs skip the full one.
+        segment_output = self.hat_layers[-1](x, segment_bias, document_bias, segment_positions, first_only=True)
+        x = self.hat_layers[-1](x, segment_bias, document_bias, segment_positions)
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask, "segment_ids": segment_ids},
             outputs={"sequence_output": x, "segment_output": segment_output},
@@ -167,26 +170,6 @@ class ZerosLikeIfNone(keras.layers.Layer):
 
     def compute_output_spec(self, segment_ids, token_ids):
         return keras.KerasTensor(token_ids.shape, dtype="int32")
-
-
-@keras.saving.register_keras_serializable(package="hat_keras")
-class FirstTokens(keras.layers.Layer):
-    """(B, N·K, H) -> (B, N, H): each segment's first token (its representation)."""
-
-    def __init__(self, segment_length, **kwargs):
-        super().__init__(**kwargs)
-        self.segment_length = segment_length
-
-    def call(self, x):
-        shape = ops.shape(x)
-        return ops.reshape(x, (shape[0], -1, self.segment_length, shape[2]))[:, :, 0, :]
-
-    def compute_output_shape(self, shape):
-        n = None if shape[1] is None else shape[1] // self.segment_length
-        return (shape[0], n, shape[2])
-
-    def get_config(self):
-        return {**super().get_config(), "segment_length": self.segment_length}
 
 
 def _zeros_if_none(segment_ids, token_ids):

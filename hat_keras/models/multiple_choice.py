@@ -34,8 +34,8 @@ class HATMultipleChoice(OptionalSegmentIds, Task):
                   "padding_mask": keras.Input(shape=(None, None), dtype="int32", name="padding_mask"),
                   "segment_ids": keras.Input(shape=(None, None), dtype="int32", name="segment_ids", optional=True)}
         ids, mask, seg = self.flatten_choices(inputs["token_ids"], inputs["padding_mask"], inputs["segment_ids"])
-        sequence_output = backbone({"token_ids": ids, "padding_mask": mask, "segment_ids": seg})["sequence_output"]
-        pooled = self.pooler(sequence_output, mask) if getattr(backbone, "compact", False) else self.pooler(sequence_output)
+        segments = backbone({"token_ids": ids, "padding_mask": mask, "segment_ids": seg})["segment_output"]
+        pooled = self.pooler(segments, mask) if getattr(backbone, "compact", False) else self.pooler(segments)
         scores = self.output_dense(self.output_dropout(pooled))
         logits = self.unflatten_choices(scores, inputs["token_ids"])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)

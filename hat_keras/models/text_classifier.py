@@ -42,9 +42,9 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
         self.activation = None
         # === Functional Model ===
         inputs = backbone.input
-        sequence_output = backbone(inputs)["sequence_output"]
-        pooled = self.pooler(sequence_output, inputs["padding_mask"]) if getattr(backbone, "compact", False) \
-            else self.pooler(sequence_output)
+        segments = backbone(inputs)["segment_output"]  # pooling reads the segments' first tokens only
+        pooled = self.pooler(segments, inputs["padding_mask"]) if getattr(backbone, "compact", False) \
+            else self.pooler(segments)
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
