@@ -48,3 +48,22 @@ def test_predict_agrees_across_formats(quickstart, tmp_path, capsys):
     np.testing.assert_allclose(probs["tflite"], probs["keras"], atol=0.05)  # dynamic-range int8 weights
     assert results["saved_model"]["label"] == results["keras"]["label"]
     assert main(["predict", str(out / "missing.tflite"), str(doc)]) == 2
+
+
+def test_litert_example_runs_on_the_quickstart_model(quickstart, tmp_path):
+    """examples/litert_inference.py: host tokenizer from the bundled vocabulary + the LiteRT interpreter."""
+    import importlib.util
+
+    from conftest import ROOT
+    from hat_keras.exporting.tflite import TFLiteTextClassifier
+
+    out, _ = quickstart
+    spec = importlib.util.spec_from_file_location("litert_inference", ROOT / "examples" / "litert_inference.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    doc = tmp_path / "doc.txt"
+    doc.write_text(json.loads((DATA / "hyperpartisan" / "test.jsonl").read_text().splitlines()[3])["text"])
+    tflite = str(out / "export_tflite" / "model.tflite")
+    rows = example.main([tflite, str(doc)])
+    reference = TFLiteTextClassifier(tflite)([doc.read_text()])[0]
+    np.testing.assert_allclose(list(rows[0]["probabilities"].values()), reference, atol=1e-6)
