@@ -220,6 +220,61 @@ def peak_rss(fn, repeat=2):
     return best
 
 
+_FRESH_PEAK = r"""
+import json, os, resource, sys, threading, time
+kind, tokens, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+from hat_keras.benchmarking import common
+common.setup_threads(threads)
+segs = tokens // 128
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+model = common.keras_model("text_classifier", max_sentences=max(segs, 8), weights=False)
+x = common.documents(batch, segs, 128)
+if kind == "torch":
+    import torch
+    peer = common.torch_twin(model, "seqcls")
+    del model
+    ids, mask = common.to_torch(x)
+    fn = lambda: peer(ids, mask)
+    ctx = torch.no_grad()
+else:
+    import contextlib, tensorflow as tf
+    f = tf.function(lambda v: model(v))
+    # trace first (graph building is not the forward pass's memory); then measure execution alone
+    cf = f.get_concrete_function({k: tf.TensorSpec(v.shape, tf.int32, name=k) for k, v in x.items()})
+    xs = {k: tf.constant(v) for k, v in x.items()}
+    fn = lambda: cf(xs).numpy()
+    ctx = contextlib.nullcontext()
+with ctx:
+    base = rss()
+    top = [base]
+    stop = threading.Event()
+    def sample():
+        while not stop.is_set():
+            top[0] = max(top[0], rss()); time.sleep(0.0005)
+    t = threading.Thread(target=sample, daemon=True); t.start()
+    fn(); fn()
+    stop.set(); t.join()
+print(json.dumps({"peak_mib": max(top[0], rss()) - base}))
+"""
+
+
+def fresh_process_peak(kind, tokens, batch=1, threads=2, timeout=900):
+    """Peak RSS growth (MiB) of two forwards in a fresh process after the model is built: activations and
+    workspace, measured where no earlier call has left freed memory to reuse. kind: "keras" or "torch"."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FRESH_PEAK, kind, str(tokens), str(batch), str(threads)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if proc.returncode != 0:
+        return float("nan")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
 def print_table(title, header, rows, notes=()):
     """One plain-text table (also valid Markdown)."""
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]

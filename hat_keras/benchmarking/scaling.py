@@ -61,7 +61,7 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
         note = f"keras x{t['keras'] / base['keras']:.2f}" + (
             f", torch x{t['torch'] / base['torch']:.2f}" if "torch" in t else "") + f" vs {lengths[0]}"
         row(f"{tokens} tokens ({segs} segments)", tokens, t, note)
-        mem.append((tokens, {k: common.peak_rss(fn) for k, fn in cands.items()}))
+        mem.append((tokens, {k: common.fresh_process_peak(k, tokens, batch, threads) for k in cands}))
     # 3) compact mode: a 256-token document, padded to 1,024 tokens
     short = common.documents(batch, N, K, real_tokens=2 * K)
     padded, _ = _pair(model, peer, short, runs, warmup)
@@ -75,7 +75,7 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
     cfg = model.hat_config
     flops = common.hat_flops(cfg, batch, N)
     achieved = {k: flops / v / 1e9 for k, v in seg_times[N].items()}
-    notes = [f"peak RSS growth during one forward (MiB): " + "; ".join(
+    notes = [f"peak RSS growth of a forward pass in a fresh process (MiB): " + "; ".join(
         f"{tok} tokens: keras {m['keras']:.0f}" + (f", torch {m['torch']:.0f}" if "torch" in m else "")
         for tok, m in mem),
         f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
