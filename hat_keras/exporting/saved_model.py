@@ -68,6 +68,11 @@ def write_saved_model(source, directory, encoder=None):
         files = _asset_files(source, assets)
         archive._tf_trackable.hat_assets = {os.path.basename(p).replace(".", "_"): tf.saved_model.Asset(p)
                                             for p in files}
+        # Keras 3.15 saves every variable twice: once through the tracked layers' Keras variables and once
+        # through the endpoints' own variable list. The endpoints' list is all serving needs; dropping the
+        # layer lists halves the SavedModel and changes no output.
+        for attr in ("variables", "trainable_variables", "non_trainable_variables"):
+            setattr(archive._tf_trackable, attr, [])
         archive.write_out(directory, verbose=False)
     return signatures
 
