@@ -176,8 +176,15 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
+def standalone(add_parsers, argv=None):
+    """Entry point for a script that offers one group of subcommands (export/, tpu_training/, modules)."""
+    parser = argparse.ArgumentParser(prog="hat-keras")
+    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    return main(argv, parser)
+
+
+def main(argv=None, parser=None):
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -125,10 +125,10 @@ def run_extend_context(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="hat-keras")
-    add_extend_context_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    return args.func(args)
+    """Stand-alone entry point: the same subcommands as `hat-keras`."""
+    from hat_keras.cli import standalone
+
+    return standalone(add_extend_context_parser, argv)
 
 
 if __name__ == "__main__":

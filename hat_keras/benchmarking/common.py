@@ -329,3 +329,12 @@ def hat_flops(config, batch, segments, mlm_positions=None):
     if mlm_positions:
         total += 2 * mlm_positions * (H * H + H * config.vocab_size)
     return total
+
+
+def script_main(doc, add_arguments, main_args, argv=None):
+    """`python benchmarks/bench_*.py` entry: the module's own arguments, then its run."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add_arguments(p)
+    return main_args(p.parse_args(argv))

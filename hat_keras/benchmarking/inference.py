@@ -5,7 +5,6 @@ Rows: Keras eager, tf.function (TF graph, oneDNN), XLA (`jit_compile=True`), the
 and the PyTorch peer with the same weights (`torch.inference_mode`). The ratio column is docs/s over
 the peer's.
 """
-import argparse
 
 import numpy as np
 
@@ -135,9 +134,7 @@ def main_args(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(p)
-    return main_args(p.parse_args(argv))
+    return common.script_main(__doc__, add_arguments, main_args, argv)
 
 
 if __name__ == "__main__":

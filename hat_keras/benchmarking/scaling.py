@@ -4,7 +4,6 @@ on a short document, peak memory, and achieved GFLOP/s beside a matmul peak meas
 Keras runs the default compiled path (`hat_keras.inference.CompiledForward`); the PyTorch peer has the same
 weights. 2,048 and 4,096 tokens use the model grown by `extend_context` (16 and 32 segments).
 """
-import argparse
 
 from hat_keras.benchmarking import common
 
@@ -107,9 +106,7 @@ def main_args(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(p)
-    return main_args(p.parse_args(argv))
+    return common.script_main(__doc__, add_arguments, main_args, argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ cross-entropy with -100 labels, as upstream's HATForMaskedLM does; the Keras Mas
 at the masked positions (keras-hub's MaskedLM contract), which skips most of the 30,522-wide decoder
 matmul. A Keras row with every position decoded shows the like-for-like cost.
 """
-import argparse
 
 import numpy as np
 
@@ -120,9 +119,7 @@ def main_args(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(p)
-    return main_args(p.parse_args(argv))
+    return common.script_main(__doc__, add_arguments, main_args, argv)
 
 
 if __name__ == "__main__":

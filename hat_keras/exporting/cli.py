@@ -60,9 +60,7 @@ def run_export(args):
 
 
 def main(argv=None):
-    """Stand-alone entry point (the same command as `hat-keras export`)."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="hat-keras")
-    add_export_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Stand-alone entry point: the same subcommands as `hat-keras`."""
+    from hat_keras.cli import standalone
+
+    return standalone(add_export_parser, argv)

@@ -108,11 +108,10 @@ def _run_warm_start(ns):
 
 
 def main(argv=None):
-    """Stand-alone entry (the tpu_training scripts use it): `python -m hat_keras.training.cli train mlm ...`."""
-    parser = argparse.ArgumentParser(prog="hat-keras")
-    add_train_parsers(parser.add_subparsers(dest="command", required=True))
-    ns = parser.parse_args(argv)
-    return ns.func(ns)
+    """Stand-alone entry point: the same subcommands as `hat-keras`."""
+    from hat_keras.cli import standalone
+
+    return standalone(add_train_parsers, argv)
 
 
 if __name__ == "__main__":
