@@ -12,3 +12,4 @@ from hat_keras.tokenization import (HATMaskedLMPreprocessor, HATMultipleChoicePr
 
 from hat_keras.training import TrainArgs, finetune_classifier, get_strategy, train_mlm  # noqa: E402
 __version__ = "0.1.0"
+from hat_keras.context import extend_context  # noqa: E402
