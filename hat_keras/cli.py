@@ -13,6 +13,13 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Wrong arguments: one line naming the problem (and where help is), not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _quiet_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -128,7 +135,7 @@ def cmd_predict(args):
 # ------------------------------------------------------------------------------------------------ parser
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="hat-keras", description="Hierarchical Attention Transformer (HAT) for Keras: convert checkpoints, "
                                       "train, export and run long-document models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -178,7 +185,7 @@ def build_parser():
 
 def standalone(add_parsers, argv=None):
     """Entry point for a script that offers one group of subcommands (export/, tpu_training/, modules)."""
-    parser = argparse.ArgumentParser(prog="hat-keras")
+    parser = OneLineErrorParser(prog="hat-keras")
     add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     return main(argv, parser)
 
