@@ -13,9 +13,10 @@ import tensorflow as tf
 
 from hat_keras.models import HATBackbone
 
-# Below this many segments in a batch (batch x segments), XLA's fused kernels beat the oneDNN graph on
-# CPU; above it the work is dominated by large matmuls, where oneDNN is as fast or faster.
-XLA_MAX_SEGMENTS = 16
+# Up to this many segments in a batch (batch x segments), XLA beat the oneDNN graph on CPU in
+# `hat-keras bench inference` (EC2-mini, 2 threads: batch 1 76 vs 100 ms, batch 8 624 vs 671 ms); larger
+# batches are dominated by large matmuls, where the oneDNN graph is as fast and compiles faster.
+XLA_MAX_SEGMENTS = 64
 
 
 def backbone_of(model):
