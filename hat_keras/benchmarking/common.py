@@ -6,6 +6,7 @@ of each per round), so a change in machine load affects all of them alike and th
 import json
 import os
 import pathlib
+import random
 import statistics
 import sys
 import threading
@@ -155,16 +156,22 @@ def to_torch(x):
     return torch.from_numpy(x["token_ids"]).long(), torch.from_numpy(x["padding_mask"]).long()
 
 
-def interleaved(candidates, runs=10, warmup=3):
-    """{name: fn} -> {name: [seconds]}: warm each up, then time one call of each per round."""
+def interleaved(candidates, runs=10, warmup=3, settle=0.05):
+    """{name: fn} -> {name: [seconds]}: warm each up, then time one call of each per round, in a shuffled
+    order, after a pause: thread pools that spin after a call (onnxruntime, XNNPACK) would otherwise steal
+    cores from whichever runtime is timed next."""
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in candidates}
+    order = list(candidates)
+    rng = random.Random(0)
     for _ in range(runs):
-        for name, fn in candidates.items():
+        rng.shuffle(order)  # no runtime always follows the same neighbour
+        for name in order:
+            time.sleep(settle)  # let the previous runtime's spinning worker threads go idle
             t = time.perf_counter()
-            fn()
+            candidates[name]()
             times[name].append(time.perf_counter() - t)
     return times
 

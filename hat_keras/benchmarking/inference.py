@@ -67,6 +67,7 @@ def onnx_session(model, seq_len, threads):
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=17)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal cores
     return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
