@@ -54,7 +54,7 @@ def _log(msg):
 
 
 def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=None, layout=DEFAULT_LAYOUT,
-        max_segments=4, train_docs=192, test_docs=96, epochs=1, batch_size=8, learning_rate=1e-4, seed=0):
+        max_segments=4, train_docs=640, test_docs=96, epochs=1, batch_size=8, learning_rate=5e-5, seed=0):
     import keras
     from tqdm import tqdm
 
@@ -156,7 +156,7 @@ def add_quickstart_parser(subparsers):
     p.add_argument("--out", dest="out_dir", default="quickstart_out", help="output folder (default: %(default)s)")
     p.add_argument("--layout", default=DEFAULT_LAYOUT, help="HAT layout for the warm start (default: %(default)s)")
     p.add_argument("--max-segments", type=int, default=4, help="segments of 128 tokens (default: %(default)s)")
-    p.add_argument("--train-docs", type=int, default=192, help="training documents used (default: %(default)s)")
+    p.add_argument("--train-docs", type=int, default=640, help="training documents used (default: %(default)s)")
     p.add_argument("--test-docs", type=int, default=96, help="test documents used (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=8)
