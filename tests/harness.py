@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 
 from hat_keras import HATConfig, read_state_dict
@@ -59,3 +60,24 @@ def run_fresh_python(code, timeout=600):
                           timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc.stdout
+
+
+@keras.saving.register_keras_serializable(package="hat_keras_tests")
+class LayerHolder(keras.Model):
+    """A minimal model that carries a preprocessing layer through `.keras` saving, as a task does."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, x):
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.layers.serialize(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = keras.layers.deserialize(config["layer"])
+        return cls(**config)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import hat_keras
+from harness import LayerHolder
 from hat_keras.tokenization import (HATMaskedLMPreprocessor, HATMultipleChoicePreprocessor,
                                     HATSequentialSentenceClassifierPreprocessor, HATTextClassifierPreprocessor,
                                     HATTokenizer)
@@ -156,23 +157,6 @@ def test_sequential_sentence_classifier(tok):
 
 
 # ---- serialization ------------------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hat_keras_tests")
-class PreprocessorHolder(keras.Model):
-    def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        self.layer = layer
-
-    def call(self, x):
-        return x
-
-    def get_config(self):
-        return {**super().get_config(), "layer": keras.layers.serialize(self.layer)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = keras.layers.deserialize(config["layer"])
-        return cls(**config)
 
 
 def test_preprocessors_survive_keras_files(tok, texts, tmp_path):
@@ -184,7 +168,7 @@ def test_preprocessors_survive_keras_files(tok, texts, tmp_path):
     for i, (pre, x) in enumerate(zip(made, inputs)):
         clone = type(pre).from_config(pre.get_config())
         assert clone.get_config() == pre.get_config()
-        holder = PreprocessorHolder(pre)
+        holder = LayerHolder(pre)
         holder(np.zeros((1, 1), "float32"))
         holder.save(tmp_path / f"p{i}.keras")
         loaded = keras.saving.load_model(tmp_path / f"p{i}.keras").layer

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 import hat_keras
+from harness import LayerHolder
 from hat_keras.tokenization import HATTokenizer, HATTokenizerNotFound, tokenizer_files_present
 from hat_keras.tokenization import segmentation as seg
 from conftest import need
@@ -237,25 +238,6 @@ def test_tokenizer_json_wordpiece(tok_dir, tmp_path):
 
 
 # ---- serialization and export --------------------------------------------------------------------------
-@keras.saving.register_keras_serializable(package="hat_keras_tests")
-class LayerHolder(keras.Model):
-    """A minimal model that carries a preprocessing layer through `.keras` saving, as a task does."""
-
-    def __init__(self, layer, **kwargs):
-        super().__init__(**kwargs)
-        self.layer = layer
-
-    def call(self, x):
-        return x
-
-    def get_config(self):
-        return {**super().get_config(), "layer": keras.layers.serialize(self.layer)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = keras.layers.deserialize(config["layer"])
-        return cls(**config)
 
 
 def some_texts(cases):
