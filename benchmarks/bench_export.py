@@ -57,16 +57,10 @@ def stand_in_model(shared, train, steps, log):
     return model, str(shared / "fixtures" / "hat_reference" / "tokenizer")
 
 
-def keras_latency(model, samples, threads=2):
+def keras_latency(model, samples):
     import numpy as np
-    secs = []
-    for i in range(len(samples)):
-        if i == 0:
-            model(samples.inputs(0), training=False)
-        t = time.perf_counter()
-        model(samples.inputs(i), training=False)
-        secs.append(time.perf_counter() - t)
-    return float(np.median(secs) * 1e3)
+    from hat_keras.exporting.keras_format import eager_latencies
+    return float(np.median(eager_latencies(model, samples)) * 1e3)
 
 
 def main(argv=None):

@@ -92,7 +92,6 @@ def keras_model(task="text_classifier", max_sentences=8, pooling="max", compact=
     """EC2-mini Keras model: the mini checkpoint's encoder weights when available, else random."""
     from hat_keras.convert import build_model, load_state_dict, read_state_dict
     from hat_keras.convert.hf import TASK_NAMES, _strip_prefix
-    from hat_keras.models import HATBackbone
 
     config = hat_config(max_sentences)
     cls = TASK_NAMES[task]
@@ -138,6 +137,18 @@ def torch_twin(model, head="seqcls", pooling="max"):
     if missing or unexpected:
         raise RuntimeError(f"peer weights: missing {missing}, unexpected {unexpected}")
     return peer.eval()
+
+
+def torch_logits_fn(peer, x):
+    """A no-argument call of the PyTorch peer on `x` (for interleaved timing)."""
+    torch = torch_module()
+    ids, mask = to_torch(x)
+
+    def run():
+        with torch.inference_mode():
+            return peer(ids, mask)["logits"]
+
+    return run
 
 
 def documents(batch, segments, segment_length=128, vocab=30522, real_tokens=None, seed=0):

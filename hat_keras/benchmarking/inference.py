@@ -75,7 +75,6 @@ def run(batches=(1, 8), threads=2, runs=10, warmup=3, formats=("eager", "litert"
     common.setup_threads(threads)
     model = common.keras_model("text_classifier", pooling=pooling)
     peer = common.torch_twin(model, "seqcls", pooling)
-    torch = common.torch_module()
     K, N = model.backbone.segment_length, model.backbone.max_segments
     S = K * N
     session = onnx_session(model, S, threads) if "onnx" in formats else None
@@ -91,13 +90,7 @@ def run(batches=(1, 8), threads=2, runs=10, warmup=3, formats=("eager", "litert"
         if session is not None:
             cands["onnxruntime"] = lambda: session.run(None, x)[0]
         if peer is not None:
-            ti, tm = common.to_torch(x)
-
-            def torch_run():
-                with torch.inference_mode():
-                    return peer(ti, tm)["logits"]
-
-            cands["PyTorch peer (eager)"] = torch_run
+            cands["PyTorch peer (eager)"] = common.torch_logits_fn(peer, x)
         ref = np.asarray(cands["Keras tf.function"]())
         for name, fn in cands.items():
             out = fn()

@@ -11,17 +11,10 @@ from hat_keras.benchmarking import common
 def _pair(model, peer, x, runs, warmup, trim=None):
     from hat_keras.inference import CompiledForward
 
-    torch = common.torch_module()
     forward = CompiledForward(model, trim=trim)
     cands = {"keras": lambda: forward(x).numpy()}
     if peer is not None:
-        ti, tm = common.to_torch(x)
-
-        def torch_run():
-            with torch.inference_mode():
-                return peer(ti, tm)["logits"]
-
-        cands["torch"] = torch_run
+        cands["torch"] = common.torch_logits_fn(peer, x)
     times = common.interleaved(cands, runs=runs, warmup=warmup)
     return {k: common.median(v) for k, v in times.items()}, cands
 
@@ -74,7 +67,7 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
     cfg = model.hat_config
     flops = common.hat_flops(cfg, batch, N)
     achieved = {k: flops / v / 1e9 for k, v in seg_times[N].items()}
-    notes = [f"peak RSS growth of a forward pass in a fresh process (MiB): " + "; ".join(
+    notes = ["peak RSS growth of a forward pass in a fresh process (MiB): " + "; ".join(
         f"{tok} tokens: keras {m['keras']:.0f}" + (f", torch {m['torch']:.0f}" if "torch" in m else "")
         for tok, m in mem),
         f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
