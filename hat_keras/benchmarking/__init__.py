@@ -1,7 +1,7 @@
 """`hat-keras bench`: side-by-side speed of the Keras port and the PyTorch peer (see benchmarks/)."""
 import argparse
 
-SUITES = ("inference", "training", "scaling")
+SUITES = ("inference", "training", "scaling", "gpu")
 
 
 def _suite(name):

@@ -10,10 +10,19 @@ from hat_keras.layers import HATAttentionBias, HATLayer, HATPositionIds, Padding
 class OptionalSegmentIds:
     """Lets callers leave out `segment_ids` (token types): Keras' optional inputs still need the key."""
 
-    def __call__(self, inputs, *args, **kwargs):
+    @staticmethod
+    def _with_segment_ids(inputs):
         if isinstance(inputs, dict) and "segment_ids" not in inputs:
-            inputs = {**inputs, "segment_ids": None}
-        return super().__call__(inputs, *args, **kwargs)
+            return {**inputs, "segment_ids": None}
+        return inputs
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self._with_segment_ids(inputs), *args, **kwargs)
+
+    def stateless_call(self, trainable_variables, non_trainable_variables, inputs, *args, **kwargs):
+        """The JAX backend's trainer (and `jax.jit` users) call this instead of `__call__`."""
+        return super().stateless_call(trainable_variables, non_trainable_variables,
+                                      self._with_segment_ids(inputs), *args, **kwargs)
 
 
 def logits_dtype(backbone):
