@@ -5,9 +5,18 @@ whole graph at once, and XLA additionally fuses the element-wise work (bias, GEL
 the matmuls' neighbours. HAT's segment count varies with document length, so functions are cached per
 input shape: each shape is traced (and compiled) once, and never retraced.
 
+Batches run as chunks of two documents on concurrent calls, one per intra-op thread: on CPU two
+concurrent small calls keep both cores busier than one batched call, whose smaller ops (attention,
+LayerNorm) parallelise poorly (EC2-mini, 2 threads, batch 8: 589 vs 674 ms in one interleaved run;
+see the README's Performance section). Each document's outputs do not depend on its neighbours.
+
 Compact models (`HATBackbone(compact=True)`) ignore padded segments, so `CompiledForward` drops trailing
 all-padding segments first and latency follows the document's length, not the padded length.
 """
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import tensorflow as tf
 
@@ -42,6 +51,23 @@ def trim_segments(inputs, segment_length):
     return {k: (v if v is None else np.asarray(v)[..., :keep]) for k, v in inputs.items()}
 
 
+# Documents per concurrent call when a batch is split across workers (best of 1, 2 and 4 at batch 8).
+CHUNK_DOCUMENTS = 2
+
+
+def default_workers():
+    """Concurrent calls for a batch: TF's intra-op thread count (the cores it was given), else the CPUs."""
+    return max(1, tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1)
+
+
+def chunk_sizes(batch, workers, chunk=CHUNK_DOCUMENTS):
+    """Split `batch` documents into calls of `chunk` (1 when the batch is small); [batch] when not split."""
+    if workers < 2 or batch < 2:
+        return [batch]
+    size = chunk if batch >= chunk * workers else 1
+    return [size] * (batch // size) + ([batch % size] if batch % size else [])
+
+
 def resolve_jit(jit_compile, batch, segments):
     if jit_compile == "auto":
         return batch * segments <= XLA_MAX_SEGMENTS
@@ -55,14 +81,18 @@ class CompiledForward:
         model: any hat_keras model (backbone or task).
         jit_compile: True (XLA), False (TF graph, oneDNN kernels) or "auto" (XLA for small batches).
         trim: drop trailing padded segments before running; defaults to the backbone's `compact` flag.
+        workers: concurrent calls a batch is split into ("auto": TF's intra-op threads; 1: one batched call).
     """
 
-    def __init__(self, model, jit_compile="auto", trim=None):
+    def __init__(self, model, jit_compile="auto", trim=None, workers="auto"):
         self.model = model
         self.backbone = backbone_of(model)
         self.jit_compile = jit_compile
         self.trim = getattr(self.backbone, "compact", False) if trim is None else bool(trim)
+        self.workers = default_workers() if workers == "auto" else max(1, int(workers))
         self._functions = {}
+        self._lock = threading.Lock()
+        self._pool = None
 
     def function_for(self, inputs):
         """The compiled function for these inputs' shapes (created on first use)."""
@@ -70,12 +100,13 @@ class CompiledForward:
         segments = shape[-1] // self.backbone.segment_length
         batch = int(np.prod(shape[:-1]))
         key = (tuple(shape), tuple(sorted(k for k, v in inputs.items() if v is not None)))
-        if key not in self._functions:
-            model = self.model
-            self._functions[key] = tf.function(lambda x: model(x, training=False),
-                                               jit_compile=resolve_jit(self.jit_compile, batch, segments),
-                                               reduce_retracing=False)
-        return self._functions[key]
+        with self._lock:
+            if key not in self._functions:
+                model = self.model
+                self._functions[key] = tf.function(lambda x: model(x, training=False),
+                                                   jit_compile=resolve_jit(self.jit_compile, batch, segments),
+                                                   reduce_retracing=False)
+            return self._functions[key]
 
     def prepare(self, inputs):
         inputs = {k: np.asarray(v, dtype="int32") for k, v in inputs.items() if v is not None}
@@ -83,27 +114,38 @@ class CompiledForward:
             inputs = trim_segments(inputs, self.backbone.segment_length)
         return inputs
 
+    def _run(self, inputs):
+        return self.function_for(inputs)({k: tf.constant(v) for k, v in inputs.items()})
+
     def __call__(self, inputs):
         inputs = self.prepare(inputs)
-        return self.function_for(inputs)({k: tf.constant(v) for k, v in inputs.items()})
+        sizes = chunk_sizes(len(inputs["token_ids"]), self.workers)
+        if len(sizes) == 1:
+            return self._run(inputs)
+        starts = np.cumsum([0] + sizes[:-1])
+        chunks = [{k: v[a:a + n] for k, v in inputs.items()} for a, n in zip(starts, sizes)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="hat-forward")
+        outs = list(self._pool.map(self._run, chunks))
+        return tf.nest.map_structure(lambda *parts: tf.concat(parts, axis=0), *outs)
 
     @property
     def num_compiled(self):
         return len(self._functions)
 
 
-def compiled_forward(model, jit_compile="auto", trim=None):
+def compiled_forward(model, jit_compile="auto", trim=None, workers="auto"):
     """A `CompiledForward` for `model`, kept on the model so repeated calls reuse its compiled functions."""
     cache = model.__dict__.setdefault("_hat_compiled_forward", {})
-    key = (jit_compile, trim)
+    key = (jit_compile, trim, workers)
     if key not in cache:
-        cache[key] = CompiledForward(model, jit_compile=jit_compile, trim=trim)
+        cache[key] = CompiledForward(model, jit_compile=jit_compile, trim=trim, workers=workers)
     return cache[key]
 
 
-def predict(model, inputs, jit_compile="auto", trim=None):
+def predict(model, inputs, jit_compile="auto", trim=None, workers="auto"):
     """Compiled inference on one batch of numpy inputs; returns numpy (or a dict of numpy)."""
-    out = compiled_forward(model, jit_compile, trim)(inputs)
+    out = compiled_forward(model, jit_compile, trim, workers)(inputs)
     return tf.nest.map_structure(lambda t: t.numpy(), out)
 
 
