@@ -6,6 +6,8 @@ and the PyTorch peer with the same weights (`torch.inference_mode`). The ratio c
 the peer's.
 """
 
+import json
+
 import numpy as np
 
 from hat_keras.benchmarking import common
@@ -118,12 +120,53 @@ def add_arguments(p):
     p.add_argument("--skip", nargs="*", default=[], choices=("eager", "litert", "onnx"),
                    help="leave out slow or unavailable runtimes")
     p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
+    p.add_argument("--processes", type=int, default=1,
+                   help="repeat the whole measurement in this many fresh processes and add a table of medians "
+                        "over them (a process's memory and thread state shifts each runtime's speed a little)")
 
 
 def main_args(a):
     runs, warmup = (3, 1) if a.quick else (a.runs, a.warmup)
     formats = tuple(f for f in ("eager", "litert", "onnx") if f not in a.skip)
-    run(tuple(a.batch), a.threads, runs, warmup, formats, a.pooling)
+    if a.processes > 1:
+        return repeat_in_processes(a, runs, warmup)
+    rows = run(tuple(a.batch), a.threads, runs, warmup, formats, a.pooling)
+    print(ROWS_MARKER + json.dumps(rows), flush=True)
+    return 0
+
+
+ROWS_MARKER = "BENCH-ROWS "
+
+
+def repeat_in_processes(a, runs, warmup):
+    """Run this benchmark in `a.processes` fresh interpreters; print each table, then per-row medians."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "hat_keras.benchmarking.inference", "--batch", *map(str, a.batch),
+            "--threads", str(a.threads), "--runs", str(runs), "--warmup", str(warmup), "--pooling", a.pooling]
+    if a.skip:
+        argv += ["--skip", *a.skip]
+    per_row = {}
+    for i in range(a.processes):
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        print(f"\n# process {i + 1} of {a.processes}")
+        lines = proc.stdout.splitlines()
+        print("\n".join(line for line in lines if not line.startswith(ROWS_MARKER)), flush=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"bench inference: process {i + 1} failed:\n{proc.stderr[-3000:]}")
+        for batch, name, ms, _, ratio in json.loads(next(ln for ln in lines if ln.startswith(ROWS_MARKER))[len(ROWS_MARKER):]):
+            per_row.setdefault((batch, name), []).append((float(ms), ratio))
+    rows = []
+    for (batch, name), vals in per_row.items():
+        ms = common.median([v[0] for v in vals])
+        ratios = [float(v[1].rstrip("x")) for v in vals if v[1] != "-"]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-"
+        rows.append((batch, name, f"{ms:.1f}", f"{batch / ms * 1e3:.2f}",
+                     f"{common.median(ratios):.2f}x" if ratios else "-", spread))
+    common.print_table(f"Medians over {a.processes} processes (each: median of {runs} after {warmup} warm-up, "
+                       f"interleaved); {common.environment(a.threads)}",
+                       ("batch", "runtime", "latency ms", "docs/s", "vs PyTorch (median)", "range"), rows)
     return 0
 
 
