@@ -33,18 +33,10 @@ def shared_data_dir():
 
 
 def read_jsonl(path, limit=None, seed=0):
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i}: not JSON ({e.msg})") from None
-            if "text" not in row or "label" not in row:
-                raise ValueError(f"{path}:{i}: each line needs a `text` and a `label` field")
-            rows.append((str(row["text"]), row["label"]))
+    """Shuffled (text, label) rows of a JSONL/CSV file (the training data reader's checks), at most `limit`."""
+    from hat_keras.training.data import read_labelled_rows
+
+    rows = read_labelled_rows(path)
     random.Random(seed).shuffle(rows)
     return rows[:limit] if limit else rows
 

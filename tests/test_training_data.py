@@ -145,3 +145,17 @@ def test_text_preprocessors_give_static_batches(tmp_path):
     assert float(np.sum(w)) > 0 and y.shape == x["mask_positions"].shape
     with pytest.raises(ValueError, match="dynamic shape"):
         hd.assert_static(hd.read_examples(tmp_path / "a.jsonl").dataset.map(lambda e: _pack(e["text"])).batch(3).element_spec)
+
+
+def test_read_labelled_rows(tmp_path):
+    from hat_keras.training.data import DataError, read_labelled_rows
+
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a b", "label": "left"}\n\n{"text": "c", "label": 1.0}\n', encoding="utf-8")
+    assert read_labelled_rows(str(path)) == [("a b", "left"), ("c", 1)]
+    path.write_text('{"text": "a"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"d.jsonl:1: no label field 'label'"):
+        read_labelled_rows(str(path))
+    path.write_text('{"text": "a", "label": 0}\nnot json\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"d.jsonl:2: not valid JSON"):
+        read_labelled_rows(str(path))

@@ -100,6 +100,17 @@ def _read_jsonl(path, text_field, label_fields):
     return rows
 
 
+def read_labelled_rows(path, text_field="text", label_field="label"):
+    """[(text, label)] from one JSONL/CSV/TSV file, in file order, with the same checks and messages as
+    `read_examples` (for callers that want plain Python rows, e.g. to shuffle and subsample)."""
+    kind = _kind(path)
+    if kind not in ("jsonl", "csv", "tsv"):
+        raise DataError(f"{path}: expected a .jsonl, .csv or .tsv file of `{text_field}` and `{label_field}`")
+    rows = _read_jsonl(path, text_field, label_field) if kind == "jsonl" else \
+        _read_csv(path, "," if kind == "csv" else "\t")
+    return [(_text_of(obj, text_field, where), _label_of(obj, label_field, where)) for obj, where in rows]
+
+
 def _read_csv(path, delimiter):
     reader = csv.DictReader(io.StringIO(_open(path)), delimiter=delimiter)
     return [(row, f"{path}:{n}") for n, row in enumerate(reader, 2)]
