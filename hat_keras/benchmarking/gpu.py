@@ -91,19 +91,11 @@ def keras_train_step(model, batch, all_positions):
     """One `train_on_batch` (AdamW, compiled) on the masked batch; returns the loss (synchronises)."""
     import keras
 
-    ids, mask, positions, labels = batch
+    from hat_keras.benchmarking.training import mlm_inputs
+
     model.compile(optimizer=keras.optimizers.AdamW(1e-5, weight_decay=0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
-    if all_positions:
-        pos = np.broadcast_to(np.arange(ids.shape[1], dtype="int32"), ids.shape).copy()
-        y = ids.copy()
-        np.put_along_axis(y, positions, labels, 1)
-        w = np.zeros(ids.shape, "float32")
-        np.put_along_axis(w, positions, 1.0, 1)
-        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": pos}
-    else:
-        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": positions}
-        y, w = labels, np.ones(labels.shape, "float32")
+    x, y, w = mlm_inputs(*batch, all_positions=all_positions)
     return lambda: model.train_on_batch(x, y, sample_weight=w)
 
 

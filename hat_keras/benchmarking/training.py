@@ -23,23 +23,27 @@ def masked_batch(batch, segments, K, vocab, rate=0.15, seed=0):
     return ids, x["padding_mask"], positions.astype("int32"), labels
 
 
+def mlm_inputs(ids, mask, positions, labels, all_positions=False):
+    """(x, y, sample_weight) numpy arrays for a Keras MaskedLM step: decoding the masked positions, or every
+    position with weight 1 only at the masked ones (upstream's cost)."""
+    if not all_positions:
+        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": positions}
+        return x, labels, np.ones(labels.shape, "float32")
+    pos = np.broadcast_to(np.arange(ids.shape[1], dtype="int32"), ids.shape).copy()
+    y = ids.copy()
+    np.put_along_axis(y, positions, labels, 1)
+    w = np.zeros(ids.shape, "float32")
+    np.put_along_axis(w, positions, 1.0, 1)
+    return {"token_ids": ids, "padding_mask": mask, "mask_positions": pos}, y, w
+
+
 def keras_step(model, ids, mask, positions, labels, jit_compile, all_positions=False):
     import keras
     import tensorflow as tf
 
     model.compile(optimizer=keras.optimizers.AdamW(1e-5, weight_decay=0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit_compile)
-    if all_positions:
-        S = ids.shape[1]
-        pos = np.broadcast_to(np.arange(S, dtype="int32"), ids.shape).copy()
-        y = ids.copy()
-        np.put_along_axis(y, positions, labels, 1)
-        w = np.zeros(ids.shape, "float32")
-        np.put_along_axis(w, positions, 1.0, 1)
-        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": pos}
-    else:
-        x = {"token_ids": ids, "padding_mask": mask, "mask_positions": positions}
-        y, w = labels, np.ones(labels.shape, "float32")
+    x, y, w = mlm_inputs(ids, mask, positions, labels, all_positions)
     x = {k: tf.constant(v) for k, v in x.items()}
     y, w = tf.constant(y), tf.constant(w)
     return lambda: model.train_on_batch(x, y, sample_weight=w)
