@@ -26,6 +26,9 @@ class IntervalBackup(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, strategy=None):
         if not is_chief(strategy):
             backup_dir = os.path.join(backup_dir, f"worker_{worker_id(strategy)}")
+        # Created here (mkdir -p): Keras checks, then creates without exist_ok, which races when a non-chief
+        # worker creates the shared parent of its own folder at the same moment.
+        tf.io.gfile.makedirs(backup_dir)
         super().__init__(backup_dir, save_freq="epoch", double_checkpoint=True, delete_checkpoint=False)
 
 
