@@ -8,7 +8,6 @@ import importlib.util as _util
 import os as _os
 
 
-
 def _installed(name):
     try:
         return _util.find_spec(name) is not None
