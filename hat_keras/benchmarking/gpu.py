@@ -99,29 +99,6 @@ def keras_train_step(model, batch, all_positions):
     return lambda: model.train_on_batch(x, y, sample_weight=w)
 
 
-def torch_train_step(peer, batch, precision):
-    torch = common.torch_module()
-    import torch.nn.functional as F
-
-    ids, mask, positions, labels = batch
-    peer.train()
-    opt = torch.optim.AdamW(peer.parameters(), lr=1e-5, weight_decay=0.01)
-    y = np.full(ids.shape, -100, "int64")
-    np.put_along_axis(y, positions, labels, 1)
-    t_ids, t_mask, t_y = (torch.from_numpy(a).long().to(DEVICE) for a in (ids, mask, y))
-
-    def step():
-        with torch.autocast(DEVICE, torch.bfloat16, enabled=precision == "bfloat16"):
-            logits = peer(t_ids, t_mask)["logits"]
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), t_y.reshape(-1), ignore_index=-100)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss.item()
-
-    return step
-
-
 def environment():
     import platform
 
@@ -142,7 +119,7 @@ def environment():
 
 
 def run(batches=(1, 8, 32), train_batch=8, precisions=PRECISIONS, runs=20, warmup=5, out=None):
-    from hat_keras.benchmarking.training import masked_batch
+    from hat_keras.benchmarking.training import masked_batch, torch_step
 
     results = {"environment": environment(), "inference": [], "training": [], "errors": []}
     print(results["environment"], flush=True)
@@ -183,7 +160,7 @@ def run(batches=(1, 8, 32), train_batch=8, precisions=PRECISIONS, runs=20, warmu
         try:
             batch = masked_batch(train_batch, N, K, config.vocab_size)
             peer = common.torch_twin(base_mlm, "mlm").to(DEVICE)
-            cands = {"torch": torch_train_step(peer, batch, precision)}
+            cands = {"torch": torch_step(peer, *batch, device=DEVICE, bfloat16=precision == "bfloat16")}
             for every in (False, True):
                 model = keras_model("masked_lm", precision, like=base_mlm)
                 cands["keras_all" if every else "keras"] = keras_train_step(model, batch, every)

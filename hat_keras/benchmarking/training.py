@@ -49,24 +49,26 @@ def keras_step(model, ids, mask, positions, labels, jit_compile, all_positions=F
     return lambda: model.train_on_batch(x, y, sample_weight=w)
 
 
-def torch_step(peer, ids, mask, positions, labels):
+def torch_step(peer, ids, mask, positions, labels, device="cpu", bfloat16=False):
+    """One AdamW step of the peer on `device` (vocabulary logits at every position, -100 elsewhere, as
+    upstream), optionally under bfloat16 autocast; returns the loss as a float (synchronises)."""
     torch = common.torch_module()
     import torch.nn.functional as F
 
     peer.train()
     opt = torch.optim.AdamW(peer.parameters(), lr=1e-5, weight_decay=0.01)
-    t_ids, t_mask = torch.from_numpy(ids).long(), torch.from_numpy(mask).long()
     y = np.full(ids.shape, -100, "int64")
     np.put_along_axis(y, positions, labels, 1)
-    t_y = torch.from_numpy(y)
+    t_ids, t_mask, t_y = (torch.from_numpy(a).long().to(device) for a in (ids, mask, y))
 
     def step():
-        logits = peer(t_ids, t_mask)["logits"]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t_y.reshape(-1), ignore_index=-100)
+        with torch.autocast(device, torch.bfloat16, enabled=bfloat16):
+            logits = peer(t_ids, t_mask)["logits"]
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), t_y.reshape(-1), ignore_index=-100)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        return loss
+        return loss.item()
 
     return step
 
