@@ -44,6 +44,27 @@ def test_variable_segment_counts_and_token_types():
         np.testing.assert_array_equal(np.asarray(out["sequence_output"]), np.asarray(zeros))
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_first_token_block_equals_the_full_blocks_first_row(policy):
+    """first_only folds the key/value projections into the query side: same function as the full block."""
+    from hat_keras.layers.transformer_block import HATTransformerBlock
+
+    block = HATTransformerBlock(16, 4, 24, dtype=policy)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 6, 16)).astype("float32")
+    bias = np.zeros((3, 1, 1, 6), "float32")
+    bias[0, ..., 4:] = np.finfo("float32").min  # masked keys in one segment
+    bias[2] = np.finfo("float32").min  # a fully padded segment: uniform attention
+    block.build(x.shape)
+    for w in block.weights:  # non-zero biases, so the folded bias terms are exercised
+        w.assign(rng.normal(scale=0.3, size=w.shape).astype("float32"))
+    x = keras.ops.cast(x, block.compute_dtype)  # the block does not autocast (its mask bias stays float32)
+    full = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(block(x, bias), "float32")))[:, :1]
+    first = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(block(x, bias, first_only=True), "float32")))
+    assert first.shape == (3, 1, 16)
+    np.testing.assert_allclose(first, full, atol=1e-5 if policy == "float32" else 6e-2)
+
+
 @pytest.mark.parametrize("length,match", [(7, "not a positive multiple"), (16, "longer than max_sentences")])
 def test_bad_lengths_are_refused(length, match):
     b = HATBackbone(**TINY_KW)

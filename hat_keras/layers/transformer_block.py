@@ -80,26 +80,44 @@ class HATTransformerBlock(keras.layers.Layer):
         """
         shape = ops.shape(x)
         batch, length = shape[0], shape[1]
-        if first_only:  # the fused kernel's query columns for the first token, key/value columns for all
-            H = self.hidden_dim
-            kernel, bias = ops.cast(self.qkv_dense.kernel, x.dtype), ops.cast(self.qkv_dense.bias, x.dtype)
-            q = ops.matmul(x[:, :1, :], kernel[:, :H]) + bias[:H]
-            k, v = ops.split(ops.matmul(x, kernel[:, H:]) + bias[H:], 2, axis=-1)
+        if first_only:
+            context = self._first_token_context(x, attention_bias, training)
         else:
             q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
-        q_len = 1 if first_only else length
-        q, k, v = self._heads(q, batch, q_len), self._heads(k, batch, length), self._heads(v, batch, length)
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        scores = ops.cast(scores, softmax_dtype(self)) / math.sqrt(self.head_dim) + attention_bias
-        probs = ops.cast(softmax(scores, axis=-1), self.compute_dtype)
-        probs = self.attention_probs_dropout(probs, training=training)
-        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
-        context = ops.reshape(context, (batch, q_len, self.hidden_dim))
+            q, k, v = self._heads(q, batch, length), self._heads(k, batch, length), self._heads(v, batch, length)
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+            scores = ops.cast(scores, softmax_dtype(self)) / math.sqrt(self.head_dim) + attention_bias
+            probs = ops.cast(softmax(scores, axis=-1), self.compute_dtype)
+            probs = self.attention_probs_dropout(probs, training=training)
+            context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+            context = ops.reshape(context, (batch, length, self.hidden_dim))
         residual = x[:, :1, :] if first_only else x
         attn = self.hidden_dropout(self.output_dense(context), training=training)
         x = self.attention_layer_norm(attn + residual)
         ffn = self.hidden_dropout(self.ffn_output_dense(self.intermediate_dense(x)), training=training)
         return self.ffn_layer_norm(ffn + x)
+
+    def _first_token_context(self, x, attention_bias, training):
+        """Attention output (B, 1, H) for the query at position 0 only, without projecting keys and values.
+
+        With one query, the key and value projections of all T tokens (2·T·H² multiply-adds, the costliest part
+        of the last layer for pooling heads) can be folded into the query side instead (≈ 4·T·H):
+          scores_h  = q_h·(X·Wk_h + bk_h)ᵀ = (q_h·Wk_hᵀ)·Xᵀ + const  (a per-query constant cancels in softmax)
+          context_h = p_h·(X·Wv_h + bv_h)  = (p_h·X)·Wv_h + Σp_h · bv_h  (Σp_h = 1 unless dropout dropped some)
+        The same function as the full block's first row, up to float rounding (~1e-7).
+        """
+        H, n, d = self.hidden_dim, self.num_heads, self.head_dim
+        kernel, bias = ops.cast(self.qkv_dense.kernel, x.dtype), ops.cast(self.qkv_dense.bias, x.dtype)
+        q = ops.reshape(ops.matmul(x[:, 0, :], kernel[:, :H]) + bias[:H], (-1, n, d))  # (B, n, d)
+        query_keys = ops.einsum("bnd,hnd->bnh", q, ops.reshape(kernel[:, H:2 * H], (H, n, d)))
+        scores = ops.einsum("bnh,bth->bnt", query_keys, x)  # (B, n, T)
+        scores = ops.cast(scores, softmax_dtype(self)) / math.sqrt(d) + attention_bias[:, :, 0, :]
+        probs = ops.cast(softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.attention_probs_dropout(probs, training=training)
+        mixed = ops.einsum("bnt,bth->bnh", probs, x)  # attention-weighted inputs, per head
+        context = ops.einsum("bnh,hnd->bnd", mixed, ops.reshape(kernel[:, 2 * H:], (H, n, d)))
+        context = context + ops.sum(probs, axis=-1)[..., None] * ops.reshape(bias[2 * H:], (n, d))
+        return ops.reshape(context, (-1, 1, H))
 
     def compute_output_shape(self, input_shape, bias_shape=None, first_only=False):
         return (input_shape[0], 1, input_shape[2]) if first_only else input_shape
