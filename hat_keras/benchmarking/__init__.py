@@ -1,7 +1,7 @@
 """`hat-keras bench`: side-by-side speed of the Keras port and the PyTorch peer (see benchmarks/)."""
 import argparse
 
-SUITES = ("inference", "training", "scaling", "gpu")
+SUITES = ("inference", "training", "scaling", "profile", "gpu")
 
 
 def _suite(name):
@@ -11,7 +11,7 @@ def _suite(name):
 
 
 def add_bench_parser(subparsers):
-    """`hat-keras bench {inference,training,scaling} [options]`: one table per run."""
+    """`hat-keras bench {inference,training,scaling,profile,gpu} [options]`: one table per run."""
     p = subparsers.add_parser("bench", help="benchmark against the PyTorch peer (one table per suite)")
     sub = p.add_subparsers(dest="suite", required=True)
     for name in SUITES:
