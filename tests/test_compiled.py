@@ -59,7 +59,8 @@ def test_concurrent_chunks_match_fixture(classifier, prefix):
     split = CompiledForward(model, workers=2)
     whole = CompiledForward(model, workers=1)
     out = np.asarray(split(x))
-    np.testing.assert_allclose(out, np.asarray(whole(x)), atol=1e-6, rtol=1e-6)
+    # XLA may pick a different summation order per batch size, so chunks agree to float rounding, not bits
+    np.testing.assert_allclose(out, np.asarray(whole(x)), atol=5e-6, rtol=1e-5)
     assert_close(out, r[f"{prefix}_seqcls_max_logits"])
     assert split.num_compiled == 1 and whole.num_compiled == 1
 
