@@ -99,13 +99,27 @@ def keras_train_step(model, batch, all_positions):
     return lambda: model.train_on_batch(x, y, sample_weight=w)
 
 
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
 def environment():
     import platform
 
     import keras
 
     torch = common.torch_module()
-    card = torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else "no CUDA device"
+    if DEVICE == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        card = f"CPU {_cpu_model()}, {cores} cores available to this process"
+    else:
+        card = torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else "no CUDA device"
     if _backend() == "jax":
         import jax
 
@@ -189,14 +203,15 @@ def print_tables(results, runs=20, warmup=5):
     rows = [(r["precision"], r["batch"], f"{r['keras_ms']:.2f}", f"{r['torch_ms']:.2f}", f"{r['keras_docs_s']:.0f}",
              f"{r['torch_docs_s']:.0f}", f"{r['ratio']:.2f}x", f"{r['max_abs_diff']:.1e}")
             for r in results["inference"]]
-    common.print_table(f"HAT inference on GPU, EC2-mini 1,024 tokens, max pooling; median of {runs} after {warmup} "
+    where = "GPU" if DEVICE == "cuda" else "CPU"
+    common.print_table(f"HAT inference on {where}, EC2-mini 1,024 tokens, max pooling; median of {runs} after {warmup} "
                        f"warm-up, interleaved; {env}",
                        ("precision", "batch", "Keras ms", "PyTorch ms", "Keras docs/s", "PyTorch docs/s",
                         "Keras vs PyTorch", "max |diff|"), rows)
     rows = [(r["precision"], r["batch"], "masked positions" if r["trainer"] == "keras" else "all positions",
              f"{r['keras_ms']:.2f}", f"{r['torch_ms']:.2f}", f"{r['keras_tokens_s']:.0f}", f"{r['torch_tokens_s']:.0f}",
              f"{r['ratio']:.2f}x") for r in results["training"]]
-    common.print_table(f"HAT MLM training step (AdamW) on GPU, EC2-mini, 15% masked; PyTorch decodes every "
+    common.print_table(f"HAT MLM training step (AdamW) on {where}, EC2-mini, 15% masked; PyTorch decodes every "
                        f"position as upstream; {env}",
                        ("precision", "batch", "Keras decodes", "Keras ms", "PyTorch ms", "Keras tokens/s",
                         "PyTorch tokens/s", "Keras vs PyTorch"), rows)
@@ -211,7 +226,8 @@ def add_arguments(p):
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    p.add_argument("--dry-run-on-cpu", action="store_true", help="run the script on CPU (checks it, no GPU figures)")
+    p.add_argument("--dry-run-on-cpu", action="store_true", help="run the same measurements on CPU (a check of the script, or CPU figures "
+                        "where TensorFlow is missing: pin cores with taskset and set OMP_NUM_THREADS)")
 
 
 def main_args(a):
