@@ -349,6 +349,36 @@ def hat_flops(config, batch, segments, mlm_positions=None):
     return total
 
 
+RESULT_MARKER = "BENCH-RESULT "
+
+
+def print_result(result):
+    """The machine-readable result of one benchmark process (read back by `repeat_in_processes`)."""
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+
+
+def repeat_in_processes(module, argv, processes):
+    """Run `python -m module *argv` in `processes` fresh interpreters (a process's memory and thread state
+    shift each runtime's speed a little); print each one's table and return their results, in order."""
+    import subprocess
+
+    results = []
+    for i in range(processes):
+        proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True)
+        print(f"\n# process {i + 1} of {processes}")
+        lines = proc.stdout.splitlines()
+        print("\n".join(line for line in lines if not line.startswith(RESULT_MARKER)), flush=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{module}: process {i + 1} failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(next(ln for ln in lines if ln.startswith(RESULT_MARKER))[len(RESULT_MARKER):]))
+    return results
+
+
+def spread(values, fmt="{:.2f}x"):
+    """'median (min-max)' of a list of numbers."""
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
 def script_main(doc, add_arguments, main_args, argv=None):
     """`python benchmarks/bench_*.py` entry: the module's own arguments, then its run."""
     import argparse

@@ -5,9 +5,6 @@ Rows: Keras eager, tf.function (TF graph, oneDNN), XLA (`jit_compile=True`), the
 and the PyTorch peer with the same weights (`torch.inference_mode`). The ratio column is docs/s over
 the peer's.
 """
-
-import json
-
 import numpy as np
 
 from hat_keras.benchmarking import common
@@ -131,31 +128,17 @@ def main_args(a):
     if a.processes > 1:
         return repeat_in_processes(a, runs, warmup)
     rows = run(tuple(a.batch), a.threads, runs, warmup, formats, a.pooling)
-    print(ROWS_MARKER + json.dumps(rows), flush=True)
+    common.print_result(rows)
     return 0
-
-
-ROWS_MARKER = "BENCH-ROWS "
 
 
 def repeat_in_processes(a, runs, warmup):
     """Run this benchmark in `a.processes` fresh interpreters; print each table, then per-row medians."""
-    import subprocess
-    import sys
-
-    argv = [sys.executable, "-m", "hat_keras.benchmarking.inference", "--batch", *map(str, a.batch),
-            "--threads", str(a.threads), "--runs", str(runs), "--warmup", str(warmup), "--pooling", a.pooling]
-    if a.skip:
-        argv += ["--skip", *a.skip]
+    argv = ["--batch", *map(str, a.batch), "--threads", str(a.threads), "--runs", str(runs), "--warmup", str(warmup),
+            "--pooling", a.pooling] + (["--skip", *a.skip] if a.skip else [])
     per_row = {}
-    for i in range(a.processes):
-        proc = subprocess.run(argv, capture_output=True, text=True)
-        print(f"\n# process {i + 1} of {a.processes}")
-        lines = proc.stdout.splitlines()
-        print("\n".join(line for line in lines if not line.startswith(ROWS_MARKER)), flush=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"bench inference: process {i + 1} failed:\n{proc.stderr[-3000:]}")
-        for batch, name, ms, _, ratio in json.loads(next(ln for ln in lines if ln.startswith(ROWS_MARKER))[len(ROWS_MARKER):]):
+    for rows in common.repeat_in_processes("hat_keras.benchmarking.inference", argv, a.processes):
+        for batch, name, ms, _, ratio in rows:
             per_row.setdefault((batch, name), []).append((float(ms), ratio))
     rows = []
     for (batch, name), vals in per_row.items():

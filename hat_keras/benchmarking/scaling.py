@@ -19,7 +19,7 @@ def _pair(model, peer, x, runs, warmup, trim=None):
     return {k: common.median(v) for k, v in times.items()}, cands
 
 
-def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
+def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096), memory=True):
     common.setup_threads(threads)
     from hat_keras.context import extend_context
     from hat_keras.inference import make_compact
@@ -53,7 +53,8 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
         note = f"keras x{t['keras'] / base['keras']:.2f}" + (
             f", torch x{t['torch'] / base['torch']:.2f}" if "torch" in t else "") + f" vs {lengths[0]}"
         row(f"{tokens} tokens ({segs} segments)", tokens, t, note)
-        mem.append((tokens, {k: common.fresh_process_peak(k, tokens, batch, threads) for k in cands}))
+        if memory:
+            mem.append((tokens, {k: common.fresh_process_peak(k, tokens, batch, threads) for k in cands}))
     # 3) compact mode: a 256-token document, padded to 1,024 tokens
     short = common.documents(batch, N, K, real_tokens=2 * K)
     padded, _ = _pair(model, peer, short, runs, warmup)
@@ -67,9 +68,9 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
     cfg = model.hat_config
     flops = common.hat_flops(cfg, batch, N)
     achieved = {k: flops / v / 1e9 for k, v in seg_times[N].items()}
-    notes = ["peak RSS growth of a forward pass in a fresh process (MiB): " + "; ".join(
+    notes = (["peak RSS growth of a forward pass in a fresh process (MiB): " + "; ".join(
         f"{tok} tokens: keras {m['keras']:.0f}" + (f", torch {m['torch']:.0f}" if "torch" in m else "")
-        for tok, m in mem),
+        for tok, m in mem)] if mem else []) + [
         f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
         + ", ".join(f"{k} {v:.0f}" for k, v in achieved.items())
         + "; matmul peak (1024^3, same run): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
@@ -80,7 +81,9 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096)):
         f"HAT scaling, EC2-mini seqcls/max, batch {batch}; median of {runs} after {warmup} warm-up, interleaved; "
         f"{common.environment(threads)}",
         ("input", "tokens", "keras ms", "PyTorch ms", "vs PyTorch", "note"), rows, notes)
-    return rows
+    growth = {k: grown[lengths[-1]][k] / grown[lengths[0]][k] for k in grown[lengths[0]]}
+    return {"rows": rows, "growth": growth, "compact_speedup": padded["keras"] / trimmed["keras"],
+            "lengths": [lengths[0], lengths[-1]]}
 
 
 def add_arguments(p):
@@ -90,11 +93,41 @@ def add_arguments(p):
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
     p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
+    p.add_argument("--skip-memory", action="store_true", help="leave out the fresh-process peak-memory probes")
+    p.add_argument("--processes", type=int, default=1,
+                   help="repeat the timings in this many fresh processes (without the memory probes) and add "
+                        "a table of medians over them")
 
 
 def main_args(a):
     runs, warmup = (3, 1) if a.quick else (a.runs, a.warmup)
-    run(a.threads, runs, warmup, a.batch, tuple(a.lengths))
+    if a.processes > 1:
+        return repeat_in_processes(a, runs, warmup)
+    common.print_result(run(a.threads, runs, warmup, a.batch, tuple(a.lengths), memory=not a.skip_memory))
+    return 0
+
+
+def repeat_in_processes(a, runs, warmup):
+    """Per-row medians over fresh processes; growth and compact speed-up as median (min-max) of each
+    process's own ratio (both sides of a ratio were timed interleaved in the same process)."""
+    argv = ["--threads", str(a.threads), "--batch", str(a.batch), "--runs", str(runs), "--warmup", str(warmup),
+            "--lengths", *map(str, a.lengths), "--skip-memory"]
+    results = common.repeat_in_processes("hat_keras.benchmarking.scaling", argv, a.processes)
+    rows = []
+    for i, first in enumerate(results[0]["rows"]):
+        cells = [r["rows"][i] for r in results]
+        ms = lambda col: common.median([float(c[col]) for c in cells if c[col] != "-"])  # noqa: E731
+        peer = f"{ms(3):.1f}" if first[3] != "-" else "-"
+        ratios = [float(c[4].rstrip("x")) for c in cells if c[4] != "-"]
+        rows.append((first[0], first[1], f"{ms(2):.1f}", peer, common.spread(ratios) if ratios else "-"))
+    first, last = results[0]["lengths"]
+    notes = [f"time growth {first} -> {last} tokens (linear would be x{last / first:.1f}): " + ", ".join(
+        f"{k} " + common.spread([r["growth"][k] for r in results], "x{:.2f}") for k in results[0]["growth"]),
+        "256-token document, compact vs padded: " + common.spread([r["compact_speedup"] for r in results])
+        + " faster"]
+    common.print_table(f"Scaling: medians over {a.processes} processes (each: median of {runs} after {warmup} "
+                       f"warm-up, interleaved); {common.environment(a.threads)}",
+                       ("input", "tokens", "keras ms", "PyTorch ms", "vs PyTorch, median (range)"), rows, notes)
     return 0
 
 
