@@ -78,11 +78,10 @@ class HATTransformerBlock(keras.layers.Layer):
         first_only: queries only at position 0, output (B, 1, H). Every key is still attended, so the result
         equals the full block's first row; heads that read only segment representations skip the rest.
         """
-        shape = ops.shape(x)
-        batch, length = shape[0], shape[1]
         if first_only:
             context = self._first_token_context(x, attention_bias, training)
         else:
+            batch, length = ops.shape(x)[0], ops.shape(x)[1]
             q, k, v = ops.split(self.qkv_dense(x), 3, axis=-1)
             q, k, v = self._heads(q, batch, length), self._heads(k, batch, length), self._heads(v, batch, length)
             scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
