@@ -226,8 +226,9 @@ def add_arguments(p):
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    p.add_argument("--dry-run-on-cpu", action="store_true", help="run the same measurements on CPU (a check of the script, or CPU figures "
-                        "where TensorFlow is missing: pin cores with taskset and set OMP_NUM_THREADS)")
+    p.add_argument("--dry-run-on-cpu", action="store_true",
+                   help="run the same measurements on CPU (a check of the script, or CPU figures where TensorFlow "
+                        "is missing: pin cores with taskset and set OMP_NUM_THREADS)")
 
 
 def main_args(a):

@@ -96,16 +96,6 @@ def trace_events(fn, rounds):
     return ops, runs
 
 
-def matmul_peak(threads, n=1024, runs=20):
-    """GFLOP/s of an n^3 float32 matmul, the better of the TF graph (oneDNN) and XLA (Eigen)."""
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n))
-    fns = {jit: tf.function(lambda a: tf.matmul(a, a), jit_compile=jit) for jit in (False, True)}
-    times = common.interleaved({jit: (lambda f=f: f(a).numpy()) for jit, f in fns.items()}, runs=runs, warmup=3)
-    return max(2 * n**3 / common.median(t) / 1e9 for t in times.values())
-
-
 def run(batch=1, threads=2, rounds=20, warmup=3):
     enable_tracing()
     common.setup_threads(threads)
@@ -132,23 +122,24 @@ def run(batch=1, threads=2, rounds=20, warmup=3):
         flops[cat] += info[2] / rounds
         count[cat] += 1 / rounds
     wall = sum(runs) / rounds  # a mean, like the per-operation sums, so the shares add up
-    peak = matmul_peak(threads)
+    peaks = common.matmul_peak(threads, runs=20)
+    peak = max(peaks["tf"], peaks["xla"])
     rows = []
     for cat, s in seconds.most_common():
         gf = flops[cat]
         rate = f"{gf / s / 1e9:.0f}" if gf else "-"
         rows.append((cat, f"{count[cat]:.0f}", f"{s * 1e3:.1f}", f"{100 * s / wall:.0f} %",
                      f"{gf / 1e9:.2f}" if gf else "-", rate))
-    busy = sum(seconds.values())
-    rows.append(("between operations (runtime)", "", f"{(wall - busy) * 1e3:.1f}", f"{100 * (wall - busy) / wall:.0f} %",
-                 "", ""))
+    idle = wall - sum(seconds.values())
+    rows.append(("between operations (runtime)", "", f"{idle * 1e3:.1f}", f"{100 * idle / wall:.0f} %", "", ""))
     common.print_table(
         f"Compiled forward pass, operation by operation (EC2-mini classifier, batch {batch} x {N * K} tokens, XLA); "
         f"mean execution {wall * 1e3:.1f} ms (median {common.median(runs) * 1e3:.1f}) over {rounds}; "
         f"{common.environment(threads)}",
         ("operations", "per forward", "ms", "share", "GFLOP", "GFLOP/s"), rows,
-        notes=[f"float32 matmul peak in this run (1024^3, best of the TF graph and XLA): {peak:.0f} GFLOP/s. Operations run one after "
-               "another; each matmul uses every thread, the smaller element-wise kernels often one."])
+        notes=[f"float32 matmul peak in this run (1024^3, best of the TF graph and XLA): {peak:.0f} GFLOP/s. "
+               "Operations run one after another; each matmul uses every thread, the smaller element-wise kernels "
+               "often one."])
     return rows
 
 
