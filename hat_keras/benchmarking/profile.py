@@ -6,8 +6,13 @@ sums the time per kind of operation: the token matmuls (Q/K/V, attention output,
 the floor), the per-segment attention matmuls, the small matmuls over segment representations, and the
 element-wise and reduction kernels. Matmul FLOPs are counted from the optimised HLO, so achieved GFLOP/s
 sits beside a float32 matmul peak measured in the same run.
+
+`--ablate` then times the same forward with element-wise stages removed (LayerNorm's normalisation, softmax,
+GELU), compiled separately and timed interleaved: no longer the model's function, but an upper bound on what
+fusing that work away could save.
 """
 import collections
+import contextlib
 import os
 import re
 import shutil
@@ -96,7 +101,75 @@ def trace_events(fn, rounds):
     return ops, runs
 
 
-def run(batch=1, threads=2, rounds=20, warmup=3):
+# What each ablation removes; the rest of the forward pass (every matmul, bias and residual) is kept.
+ABLATIONS = {"layer_norm": "LayerNorm normalisation (scale and shift kept)",
+             "softmax": "softmax (raw scores weight the values)",
+             "gelu": "GELU (identity)"}
+
+
+@contextlib.contextmanager
+def removed(model, parts):
+    """Trace-time patches that drop the element-wise stages in `parts` (keys of ABLATIONS) from `model`.
+
+    Only functions traced inside the block are affected; patches are undone on exit.
+    """
+    import keras
+
+    from hat_keras.layers import transformer_block
+
+    unknown = set(parts) - set(ABLATIONS)
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {sorted(ABLATIONS)}")
+    blocks = [la for la in model._flatten_layers() if isinstance(la, transformer_block.HATTransformerBlock)]
+    saved_ln, saved_softmax = keras.layers.LayerNormalization.call, transformer_block.softmax
+    saved_act = [b.intermediate_dense.activation for b in blocks]
+    try:
+        if "layer_norm" in parts:
+            keras.layers.LayerNormalization.call = lambda self, x: x * self.gamma + self.beta
+        if "softmax" in parts:
+            transformer_block.softmax = lambda x, axis=-1: x
+        if "gelu" in parts:
+            for b in blocks:
+                b.intermediate_dense.activation = keras.activations.linear
+        yield
+    finally:
+        keras.layers.LayerNormalization.call, transformer_block.softmax = saved_ln, saved_softmax
+        for b, act in zip(blocks, saved_act):
+            b.intermediate_dense.activation = act
+
+
+def ablation_functions(model, inputs):
+    """{label: no-argument call} of the XLA forward as it is and with each / every ablation (each compiled now)."""
+    import tensorflow as tf
+
+    variants = {"the model (nothing removed)": ()}
+    variants.update({f"without {label}": (part,) for part, label in ABLATIONS.items()})
+    variants["without all three"] = tuple(ABLATIONS)
+    fns = {}
+    for label, parts in variants.items():
+        fn = tf.function(lambda t: model(t, training=False), jit_compile=True)
+        with removed(model, parts):
+            fn(inputs)  # traced and compiled with the patches in place
+        fns[label] = lambda fn=fn: fn(inputs).numpy()
+    return fns
+
+
+def ablate(model, inputs, batch, threads, runs=40):
+    fns = ablation_functions(model, inputs)
+    times = common.interleaved(fns, runs=runs, warmup=2, settle=0.0)
+    base = common.median(times["the model (nothing removed)"])
+    rows = [(label, f"{common.median(ts) * 1e3:.1f}", f"{(base - common.median(ts)) * 1e3:+.1f}")
+            for label, ts in times.items()]
+    common.print_table(
+        f"Compiled forward with element-wise stages removed (batch {batch}, XLA; median of {runs}, interleaved, "
+        f"back to back); {common.environment(threads)}",
+        ("forward pass", "ms", "saved ms"), rows,
+        notes=["The ablated passes compute a different function: the saving is an upper bound on what fusing "
+               "or eliminating that work could gain."])
+    return rows
+
+
+def run(batch=1, threads=2, rounds=20, warmup=3, ablation=False):
     enable_tracing()
     common.setup_threads(threads)
     import tensorflow as tf
@@ -137,9 +210,12 @@ def run(batch=1, threads=2, rounds=20, warmup=3):
         f"mean execution {wall * 1e3:.1f} ms (median {common.median(runs) * 1e3:.1f}) over {rounds}; "
         f"{common.environment(threads)}",
         ("operations", "per forward", "ms", "share", "GFLOP", "GFLOP/s"), rows,
-        notes=[f"float32 matmul peak in this run (1024^3, best of the TF graph and XLA): {peak:.0f} GFLOP/s. "
+        notes=[f"float32 matmul peak in this run (8 chained 1024^3 matmuls per call, best of the TF graph and "
+               f"XLA): {peak:.0f} GFLOP/s. "
                "Operations run one after another; each matmul uses every thread, the smaller element-wise kernels "
                "often one."])
+    if ablation:
+        rows += ablate(model, tx, batch, threads)
     return rows
 
 
@@ -147,10 +223,12 @@ def add_arguments(p):
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=20, help="traced forward passes (after 3 warm-up)")
+    p.add_argument("--ablate", action="store_true",
+                   help="also time the forward with LayerNorm, softmax and GELU removed (upper bound of fusion gains)")
 
 
 def main_args(a):
-    run(a.batch, a.threads, a.rounds)
+    run(a.batch, a.threads, a.rounds, ablation=a.ablate)
     return 0
 
 

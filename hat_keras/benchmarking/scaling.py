@@ -73,7 +73,7 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096), memor
         for tok, m in mem)] if mem else []) + [
         f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
         + ", ".join(f"{k} {v:.0f}" for k, v in achieved.items())
-        + "; matmul peak (1024^3, same run): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
+        + "; matmul peak (8 chained 1024^3 matmuls per call, same run): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
         f"time growth 1024 -> {lengths[-1]} tokens: keras x{grown[lengths[-1]]['keras'] / grown[lengths[0]]['keras']:.2f}"
         + (f", torch x{grown[lengths[-1]]['torch'] / grown[lengths[0]]['torch']:.2f}" if peer is not None else "")
         + f" (linear would be x{lengths[-1] / lengths[0]:.1f})"]
