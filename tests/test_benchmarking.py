@@ -55,3 +55,17 @@ def test_ablations_remove_exactly_their_stage_and_are_undone():
     ffn = (h @ w["intermediate/kernel"] + w["intermediate/bias"]) @ w["ffn_output/kernel"] + w["ffn_output/bias"]
     expected = (ffn + h) * w["ffn_layer_norm/gamma"] + w["ffn_layer_norm/beta"]
     np.testing.assert_allclose(ablated, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_token_matmul_chain_follows_the_layout():
+    """`bench profile --gemm` times one (QKV, output, FFN in, FFN out) set per layer whose tokens all pass
+    through a segment encoder: every S layer but a last one (pooling heads run that on first tokens only)."""
+    import hat_keras
+    from hat_keras.benchmarking.profile import token_matmul_chain
+
+    base = dict(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=24, max_sentences=2,
+                max_sentence_length=4, max_position_embeddings=4, model_max_length=8)
+    for layout, full in (("S|SD|D|S|SD|D|S|S|S|S", 7), ("S|SD|D", 2), ("SD|S|D", 2), ("S|SD", 1)):
+        x, weights = token_matmul_chain(hat_keras.HATConfig(**base, encoder_layout=layout), rows=8)
+        assert x.shape == (8, 16) and len(weights) == full, layout
+        assert [w.shape for w in weights[0]] == [(16, 48), (16, 16), (16, 24), (24, 16)]

@@ -7,6 +7,10 @@ the floor), the per-segment attention matmuls, the small matmuls over segment re
 element-wise and reduction kernels. Matmul FLOPs are counted from the optimised HLO, so achieved GFLOP/s
 sits beside a float32 matmul peak measured in the same run.
 
+`--gemm` times the model's token matmuls alone (the same shapes, chained through its layers, with the residual
+adds) in XLA, the TF graph (oneDNN), LiteRT (XNNPACK) and torch, interleaved: which runtime's GEMM kernels are
+faster on these shapes, independent of everything else in the forward pass.
+
 `--ablate` then times the same forward with element-wise stages removed (LayerNorm's normalisation, softmax,
 GELU), compiled separately and timed interleaved: no longer the model's function, but an upper bound on what
 fusing that work away could save.
@@ -17,6 +21,8 @@ import os
 import re
 import shutil
 import tempfile
+
+import numpy as np
 
 from hat_keras.benchmarking import common
 
@@ -169,7 +175,85 @@ def ablate(model, inputs, batch, threads, runs=40):
     return rows
 
 
-def run(batch=1, threads=2, rounds=20, warmup=3, ablation=False):
+def token_matmul_chain(config, rows, seed=0):
+    """(x, [(W_qkv, W_o, W_in, W_out)] per full layer) for the chain `gemm` times; float32 numpy."""
+    rng = np.random.default_rng(seed)
+    H, inter = config.hidden_size, config.intermediate_size
+    from hat_keras.config import layout_to_string
+
+    kinds = layout_to_string(config.encoder_layout).split("|")
+    layers = sum("S" in kind for kind in kinds) - ("S" in kinds[-1])  # a last S layer runs on first tokens only
+    shapes = ((H, 3 * H), (H, H), (H, inter), (inter, H))
+    weights = [tuple((rng.normal(size=s) / np.sqrt(s[0])).astype("float32") for s in shapes) for _ in range(layers)]
+    return rng.normal(size=(rows, H)).astype("float32"), weights
+
+
+def gemm(batch, threads, runs=30):
+    """The model's token matmuls alone in each runtime, interleaved, back to back."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    config = common.hat_config()
+    H = config.hidden_size
+    x, weights = token_matmul_chain(config, batch * config.model_max_length)
+    tf_weights = [tuple(tf.Variable(w) for w in layer) for layer in weights]
+
+    def chain(y, ws, matmul):
+        for w_qkv, w_o, w_in, w_out in ws:
+            attn = matmul(matmul(y, w_qkv)[:, :H], w_o) + y
+            y = matmul(matmul(attn, w_in), w_out) + attn
+        return y
+
+    def tf_chain(y):
+        return chain(y, tf_weights, tf.matmul)
+
+    tx = tf.constant(x)
+    xla, graph = tf.function(tf_chain, jit_compile=True), tf.function(tf_chain)
+    spec = tf.TensorSpec(x.shape, tf.float32)
+    holder = tf.Module()
+    holder.weights = tf_weights
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function(spec)], holder)
+    interp = Interpreter(model_content=converter.convert(), num_threads=threads)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+
+    def litert():
+        interp.set_tensor(inp, x)
+        interp.invoke()
+        return interp.get_tensor(out)
+
+    cands = {"XLA (jit_compile)": lambda: xla(tx).numpy(), "TF graph (oneDNN)": lambda: graph(tx).numpy(),
+             "LiteRT (XNNPACK)": litert}
+    torch = common.torch_module()
+    if torch is not None:
+        tw = [tuple(torch.from_numpy(w) for w in layer) for layer in weights]
+        t_x = torch.from_numpy(x)
+
+        def torch_chain():
+            with torch.inference_mode():
+                return chain(t_x, tw, torch.matmul)
+
+        cands["torch"] = torch_chain
+    ref = cands["XLA (jit_compile)"]()
+    scale = np.abs(ref).max()
+    for name, fn in cands.items():
+        got = np.asarray(fn())
+        if np.abs(got - ref).max() > 1e-4 * scale:
+            raise SystemExit(f"bench profile --gemm: {name} computes a different chain (max diff "
+                             f"{np.abs(got - ref).max():.2e}, output scale {scale:.2e})")
+    flops = sum(2 * x.shape[0] * w.shape[0] * w.shape[1] for layer in weights for w in layer)
+    times = common.interleaved(cands, runs=runs, warmup=3, settle=0.0)
+    base = common.median(times["XLA (jit_compile)"])
+    rows = [(name, f"{common.median(ts) * 1e3:.1f}", f"{flops / common.median(ts) / 1e9:.0f}",
+             f"{base / common.median(ts):.2f}x") for name, ts in times.items()]
+    common.print_table(
+        f"The token matmuls alone ({len(weights)} layers x 4 matmuls, {x.shape[0]} rows, with the residual adds; "
+        f"{flops / 1e9:.2f} GFLOP), median of {runs}, interleaved, back to back; {common.environment(threads)}",
+        ("runtime", "ms", "GFLOP/s", "speed vs XLA"), rows)
+    return rows
+
+
+def run(batch=1, threads=2, rounds=20, warmup=3, ablation=False, gemm_chain=False):
     enable_tracing()
     common.setup_threads(threads)
     import tensorflow as tf
@@ -214,6 +298,8 @@ def run(batch=1, threads=2, rounds=20, warmup=3, ablation=False):
                f"XLA): {peak:.0f} GFLOP/s. "
                "Operations run one after another; each matmul uses every thread, the smaller element-wise kernels "
                "often one."])
+    if gemm_chain:
+        rows += gemm(batch, threads)
     if ablation:
         rows += ablate(model, tx, batch, threads)
     return rows
@@ -225,10 +311,12 @@ def add_arguments(p):
     p.add_argument("--rounds", type=int, default=20, help="traced forward passes (after 3 warm-up)")
     p.add_argument("--ablate", action="store_true",
                    help="also time the forward with LayerNorm, softmax and GELU removed (upper bound of fusion gains)")
+    p.add_argument("--gemm", action="store_true",
+                   help="also time the model's token matmuls alone in XLA, the TF graph, LiteRT and torch")
 
 
 def main_args(a):
-    run(a.batch, a.threads, a.rounds, ablation=a.ablate)
+    run(a.batch, a.threads, a.rounds, ablation=a.ablate, gemm_chain=a.gemm)
     return 0
 
 
