@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 
 from hat_keras.benchmarking import common
+from hat_keras.config import layout_to_string
 
 TRACE_FLAG = "--xla_cpu_enable_xprof_traceme=true"
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\w+)\[([\d,]*)\]\S* (\w[\w\-]*)\((.*)$")
@@ -179,8 +180,6 @@ def token_matmul_chain(config, rows, seed=0):
     """(x, [(W_qkv, W_o, W_in, W_out)] per full layer) for the chain `gemm` times; float32 numpy."""
     rng = np.random.default_rng(seed)
     H, inter = config.hidden_size, config.intermediate_size
-    from hat_keras.config import layout_to_string
-
     kinds = layout_to_string(config.encoder_layout).split("|")
     layers = sum("S" in kind for kind in kinds) - ("S" in kinds[-1])  # a last S layer runs on first tokens only
     shapes = ((H, 3 * H), (H, H), (H, inter), (inter, H))
