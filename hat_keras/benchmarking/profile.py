@@ -190,7 +190,8 @@ def token_matmul_chain(config, rows, seed=0):
 def gemm(batch, threads, runs=30):
     """The model's token matmuls alone in each runtime, interleaved, back to back."""
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
+
+    from hat_keras.benchmarking.inference import litert_runner
 
     config = common.hat_config()
     H = config.hidden_size
@@ -212,14 +213,7 @@ def gemm(batch, threads, runs=30):
     holder = tf.Module()
     holder.weights = tf_weights
     converter = tf.lite.TFLiteConverter.from_concrete_functions([graph.get_concrete_function(spec)], holder)
-    interp = Interpreter(model_content=converter.convert(), num_threads=threads)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-
-    def litert():
-        interp.set_tensor(inp, x)
-        interp.invoke()
-        return interp.get_tensor(out)
+    litert = litert_runner(converter.convert(), {"y": x}, threads)  # the chain's input is named y
 
     cands = {"XLA (jit_compile)": lambda: xla(tx).numpy(), "TF graph (oneDNN)": lambda: graph(tx).numpy(),
              "LiteRT (XNNPACK)": litert}
