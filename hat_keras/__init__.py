@@ -24,6 +24,7 @@ from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSe
                               HATTextClassifier, HATTokenClassifier, all_positions)
 from hat_keras.convert import (CheckpointError, LoadReport, from_pretrained, load_state_dict,  # noqa: E402
                                read_state_dict, save_pretrained)
+from hat_keras.loading import ModelNotFound, load  # noqa: E402
 
 __version__ = "0.1.0"
 

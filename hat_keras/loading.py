@@ -1,0 +1,68 @@
+"""`hat_keras.load`: the one way to open a HAT model, whatever form it was saved in.
+
+Three forms exist: a `.keras` archive (`model.save`), a keras-hub preset folder (`save_to_preset`,
+`hat-keras convert SRC DIR`) and an HF-format checkpoint folder (config.json + model.safetensors or
+pytorch_model.bin, what the PyTorch code and `save_pretrained` write). Every loader in the package
+(CLI, exporters, training, predict) goes through `load`.
+"""
+import json
+import os
+import zipfile
+
+
+class ModelNotFound(FileNotFoundError):
+    """The path is not a HAT model in any of the three forms; the message says what was looked for."""
+
+
+def model_format(path):
+    """"keras", "preset" or "hf" for a path, or raise ModelNotFound naming what is missing."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelNotFound(f"{path}: no such file or folder")
+    if os.path.isfile(path):
+        if not path.endswith(".keras"):
+            raise ModelNotFound(f"{path}: a model file must be a `.keras` archive")
+        if not zipfile.is_zipfile(path):
+            raise ModelNotFound(f"{path}: exists but is not a `.keras` archive (not a zip file)")
+        return "keras"
+    config = os.path.join(path, "config.json")
+    if not os.path.isfile(config):
+        raise ModelNotFound(f"{path}: no config.json (expected a keras-hub preset folder or an HF-format "
+                            "checkpoint folder)")
+    try:
+        with open(config, encoding="utf-8") as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ModelNotFound(f"{config}: not valid JSON ({e})") from None
+    return "preset" if isinstance(meta, dict) and "registered_name" in meta else "hf"
+
+
+def load(path, task=None, **overrides):
+    """Open a HAT model saved as a `.keras` file, a keras-hub preset folder or an HF-format folder.
+
+    task: for HF folders, which head to build (see `hat_keras.models.HATTask.resolve`; default: what the
+    checkpoint holds); for presets, "backbone" returns the backbone even where a task was saved.
+    overrides: `from_pretrained` arguments for HF folders (pooling, num_labels, dtype, load_tokenizer, ...).
+    The returned model carries its preprocessor (raw text in) wherever the saved form has a tokenizer.
+    """
+    import keras
+
+    import hat_keras  # noqa: F401  (registers the serializable classes)
+
+    kind = model_format(path)
+    path = os.fspath(path)
+    if kind == "keras":
+        if overrides:
+            raise TypeError(f"{path}: a .keras file takes no overrides ({sorted(overrides)})")
+        return keras.saving.load_model(path, compile=False)
+    if kind == "preset":
+        import keras_hub
+
+        if overrides:
+            raise TypeError(f"{path}: a preset folder takes no overrides ({sorted(overrides)})")
+        if task == "backbone" or not os.path.isfile(os.path.join(path, "task.json")):
+            return keras_hub.models.Backbone.from_preset(path)
+        return keras_hub.models.Task.from_preset(path)
+    from hat_keras.convert import from_pretrained
+
+    return from_pretrained(path, task=task, **overrides)
