@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from hat_keras import compat
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
 
@@ -19,7 +20,6 @@ def convert(model, sequence_length, path, opset=DEFAULT_OPSET):
     """Keras model -> `path` (.onnx). Raises ExportError when tf2onnx leaves ops unconverted."""
     import tensorflow as tf
     import tf2onnx
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
     spec = (tf.TensorSpec((None, sequence_length), tf.int32, name="token_ids"),
             tf.TensorSpec((None, sequence_length), tf.int32, name="padding_mask"))
@@ -29,7 +29,7 @@ def convert(model, sequence_length, path, opset=DEFAULT_OPSET):
         out = model({"token_ids": token_ids, "padding_mask": padding_mask}, training=False)
         return {"logits": tf.cast(out, tf.float32)}
 
-    patch_tf2onnx()  # numpy >= 2 compatibility, as keras' own ONNX export does
+    compat.patch_tf2onnx()
     try:
         model_proto, _ = tf2onnx.convert.from_function(logits, input_signature=spec, opset=opset, output_path=path)
     except Exception as e:

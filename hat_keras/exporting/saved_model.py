@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from hat_keras import compat
 from hat_keras.exporting.source import ExportError, write_json
 from hat_keras.exporting.verify import TOLERANCES, timed, verified_export
 
@@ -66,13 +67,9 @@ def write_saved_model(source, directory, encoder=None):
 
     with tempfile.TemporaryDirectory() as assets:
         files = _asset_files(source, assets)
-        archive._tf_trackable.hat_assets = {os.path.basename(p).replace(".", "_"): tf.saved_model.Asset(p)
-                                            for p in files}
-        # Keras 3.15 saves every variable twice: once through the tracked layers' Keras variables and once
-        # through the endpoints' own variable list. The endpoints' list is all serving needs; dropping the
-        # layer lists halves the SavedModel and changes no output.
-        for attr in ("variables", "trainable_variables", "non_trainable_variables"):
-            setattr(archive._tf_trackable, attr, [])
+        compat.export_archive_root(archive).hat_assets = {
+            os.path.basename(p).replace(".", "_"): tf.saved_model.Asset(p) for p in files}
+        compat.drop_duplicate_variable_lists(archive)
         archive.write_out(directory, verbose=False)
     return signatures
 

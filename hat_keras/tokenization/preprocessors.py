@@ -162,7 +162,6 @@ class HATMaskedLMPreprocessor(_HATPreprocessor):
                 unselectable_token_ids=sorted(self.tokenizer.special_token_ids),
                 mask_token_rate=self.mask_token_rate,
                 random_token_rate=self.random_token_rate,
-                _allow_python_workflow=False,
             )
         return _MASKERS[self]
 

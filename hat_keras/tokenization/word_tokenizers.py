@@ -1,19 +1,24 @@
-"""The sub-word tokenizers under `HATTokenizer`: keras-hub layers with the original checkpoints' rules.
+"""The sub-word tokenizers under `HATTokenizer`: keras-hub tokenizer layers with the original rules.
 
-`HATWordPieceTokenizer` is keras-hub's `WordPieceTokenizer` (tf-text `FastWordpieceTokenizer` inside,
-vocabulary saved as an asset) with the pre-tokeniser of transformers' Python `BertTokenizer`
-(`bert_text`), which is what produced the ids the HAT checkpoints were trained on.
-`HATBytePairTokenizer` is keras-hub's `BytePairTokenizer` with RoBERTa's special tokens.
+`HATWordPieceTokenizer`: tf-text's `FastWordpieceTokenizer` behind the pre-tokeniser of transformers'
+Python `BertTokenizer` (`bert_text`), which produced the ids the HAT checkpoints were trained on.
+`HATBytePairTokenizer`: keras-hub's `BytePairTokenizer` with RoBERTa's special tokens.
 
-Both always run their TensorFlow path, also eagerly, so that eager calls, `tf.data` pipelines and
-exported SavedModels give the same ids (keras-hub's eager pure-Python path can differ).
+`HATTokenizer` calls both inside a `tf.function` only, so eager calls, `tf.data` pipelines and exported
+SavedModels run the same TensorFlow graph and give the same ids.
 """
+import os
+
 import keras
 import keras_hub
 
+from hat_keras import compat
 from hat_keras.tokenization import bert_text
 
 _SPECIAL_ATTRS = ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")
+VOCAB_ASSET = "vocabulary.txt"
+# Config keys that keras-hub's WordPieceTokenizer wrote when it was the base class of this layer.
+_LEGACY_WORDPIECE_KEYS = ("sequence_length", "oov_token", "special_tokens_in_strings", "_allow_python_workflow")
 
 
 def _ragged_safe(fn, inputs):
@@ -24,17 +29,14 @@ def _ragged_safe(fn, inputs):
     return fn(inputs)
 
 
-def _register_specials(layer, tokens):
-    for attr, token in zip(_SPECIAL_ATTRS, tokens):
-        layer._add_special_token(token, attr)
-    layer._add_special_token(tokens[0], "start_token")
-    layer._add_special_token(tokens[1], "end_token")
-
-
 @keras.saving.register_keras_serializable(package="hat_keras")
-class HATWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
+class HATWordPieceTokenizer(keras_hub.tokenizers.Tokenizer):
     """WordPiece with transformers' `BertTokenizer` text rules (cleaning, lower-casing, accents, CJK,
     special-token literals, the 100-character word limit).
+
+    Built on public APIs only: keras-hub's `Tokenizer` base (presets, `.keras` assets) and tf-text's
+    `FastWordpieceTokenizer`; the pre-tokeniser is `bert_text`. (keras-hub's `WordPieceTokenizer` is not
+    subclassed: its ids depend on private methods that change between releases.)
 
     `strip_accents=None` follows `lowercase`, as in `BertTokenizer`. `special_tokens` lists extra
     literals (`additional_special_tokens`) that are matched in the text like `[MASK]`.
@@ -42,25 +44,91 @@ class HATWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
 
     def __init__(self, vocabulary=None, lowercase=True, strip_accents=None, split_on_cjk=True,
                  cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", mask_token="[MASK]",
-                 unk_token="[UNK]", special_tokens=None, **kwargs):
-        _register_specials(self, (cls_token, sep_token, pad_token, mask_token, unk_token))
-        kwargs.setdefault("_allow_python_workflow", False)
-        kwargs.pop("oov_token", None)
-        kwargs.pop("special_tokens_in_strings", None)
-        self.hf_strip_accents = strip_accents
-        super().__init__(vocabulary=vocabulary, lowercase=lowercase,
-                         strip_accents=bool(strip_accents if strip_accents is not None else lowercase),
-                         split_on_cjk=split_on_cjk, oov_token=unk_token, special_tokens=special_tokens,
-                         special_tokens_in_strings=True, **kwargs)
+                 unk_token="[UNK]", special_tokens=None, suffix_indicator="##", dtype="int32", **kwargs):
+        for legacy in _LEGACY_WORDPIECE_KEYS:  # written by earlier releases; meaningless here
+            kwargs.pop(legacy, None)
+        super().__init__(dtype=dtype, **kwargs)
+        self.lowercase = bool(lowercase)
+        self.strip_accents = strip_accents
+        self.split_on_cjk = bool(split_on_cjk)
+        self.suffix_indicator = suffix_indicator
+        self.extra_special_tokens = list(special_tokens or ())
+        self._specials = dict(zip(_SPECIAL_ATTRS, (cls_token, sep_token, pad_token, mask_token, unk_token)))
+        for attr, token in self._specials.items():
+            setattr(self, attr, token)
+        self.file_assets = [VOCAB_ASSET]
+        self.vocabulary = None
+        self._token_to_id = {}
+        self._fast_word_piece = None
+        self.set_vocabulary(vocabulary)
 
-    def _set_vocabulary_tf(self):
-        import tensorflow_text as tf_text
+    # ---- vocabulary -------------------------------------------------------------------------------
+    def set_vocabulary(self, vocabulary):
+        """A list of tokens or a `vocab.txt` path (one token per line, id = line number)."""
+        if vocabulary is None:
+            self.vocabulary, self._token_to_id, self._fast_word_piece = None, {}, None
+            for attr in _SPECIAL_ATTRS:
+                setattr(self, f"{attr}_id", None)
+            return
+        if isinstance(vocabulary, (str, os.PathLike)):
+            with open(vocabulary, encoding="utf-8") as f:  # as transformers' `load_vocab` reads it
+                vocabulary = [line.rstrip("\n") for line in f]
+        vocabulary = [str(t) for t in vocabulary]
+        token_to_id = {t: i for i, t in enumerate(vocabulary)}  # a repeated token keeps its last id, as in HF
+        missing = [t for t in self._specials.values() if t not in token_to_id]
+        if missing:
+            raise ValueError(f"special tokens {missing} are not in the vocabulary of {len(vocabulary)} tokens")
+        self.vocabulary, self._token_to_id = vocabulary, token_to_id
+        for attr, token in self._specials.items():
+            setattr(self, f"{attr}_id", token_to_id[token])
+        self._fast_word_piece = None  # built on first use (inside or outside a graph)
+
+    def _wordpiece(self):
+        if self._fast_word_piece is None:
+            import tensorflow as tf
+            import tensorflow_text as tf_text
+            with tf.init_scope():  # outside any graph being traced, so every graph can use it
+                self._fast_word_piece = self._build_wordpiece(tf_text)
+        return self._fast_word_piece
+
+    def _build_wordpiece(self, tf_text):
         # Words over 100 characters are mapped to UNK before WordPiece (HF counts characters; tf-text's
-        # default limit counts bytes), so the byte limit only has to admit 100 four-byte characters.
-        self._fast_word_piece = tf_text.FastWordpieceTokenizer(
-            vocab=self.vocabulary, token_out_type=self.compute_dtype, suffix_indicator=self.suffix_indicator,
-            unknown_token=self.oov_token, no_pretokenization=True, support_detokenization=True,
+        # limit counts bytes), so the byte limit only has to admit 100 four-byte characters.
+        return tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary, token_out_type="int32", suffix_indicator=self.suffix_indicator,
+            unknown_token=self.unk_token, no_pretokenization=True, support_detokenization=True,
             max_bytes_per_word=4 * bert_text.MAX_CHARS_PER_WORD + 4)
+
+    def save_assets(self, dir_path):
+        with open(os.path.join(dir_path, VOCAB_ASSET), "w", encoding="utf-8") as f:
+            f.writelines(t + "\n" for t in self.vocabulary)
+
+    def load_assets(self, dir_path):
+        self.set_vocabulary(os.path.join(dir_path, VOCAB_ASSET))
+
+    def get_vocabulary(self):
+        return list(self.vocabulary or ())
+
+    def vocabulary_size(self):
+        return len(self.vocabulary or ())
+
+    def id_to_token(self, id):
+        if not 0 <= int(id) < self.vocabulary_size():
+            raise ValueError(f"id {id} is outside the vocabulary [0, {self.vocabulary_size()})")
+        return self.vocabulary[int(id)]
+
+    def token_to_id(self, token):
+        if token not in self._token_to_id:
+            raise ValueError(f"token {token!r} is not in the vocabulary")
+        return self._token_to_id[token]
+
+    @property
+    def special_tokens(self):
+        return sorted(set(self._specials.values()))
+
+    @property
+    def special_token_ids(self):
+        return sorted({getattr(self, f"{a}_id") for a in _SPECIAL_ATTRS})
 
     @property
     def word_boundary_class(self):
@@ -70,51 +138,53 @@ class HATWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
 
     def literal_special_tokens(self):
         """Special-token strings matched in raw text (only those in the vocabulary)."""
-        tokens = set(self.special_tokens) | set(self._init_special_tokens or ())
-        vocab = self._token_to_id_map or {}
-        return tuple(sorted(t for t in tokens if t in vocab))
+        tokens = set(self._specials.values()) | set(self.extra_special_tokens)
+        return tuple(sorted(t for t in tokens if t in self._token_to_id))
 
+    # ---- tokenization -----------------------------------------------------------------------------
     def pretokenize(self, inputs):
         """String tensor (dense or ragged) -> ragged words, one more ragged dimension."""
         return _ragged_safe(
             lambda flat: bert_text.pretokenize_tf(
-                flat, self.literal_special_tokens(), self.lowercase, self.hf_strip_accents, self.split_on_cjk,
-                oov_token=self.oov_token),
+                flat, self.literal_special_tokens(), self.lowercase, self.strip_accents, self.split_on_cjk,
+                oov_token=self.unk_token),
             inputs)
 
-    def _tokenize_tf(self, inputs):
+    def tokenize(self, inputs):
+        """Strings [B] (or one string) -> ragged int32 ids [B, T], the same eagerly and in graphs."""
         import tensorflow as tf
-        self._maybe_initialized_tf()
+        if self.vocabulary is None:
+            raise ValueError("HATWordPieceTokenizer has no vocabulary yet (pass `vocabulary=`)")
         if not isinstance(inputs, tf.RaggedTensor):
-            inputs = tf.convert_to_tensor(inputs)
+            inputs = tf.convert_to_tensor(inputs, tf.string)
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = tf.expand_dims(inputs, 0)
-        tokens = self._fast_word_piece.tokenize(self.pretokenize(inputs)).merge_dims(-2, -1)
-        if self.sequence_length:
-            shape = tokens.shape.as_list()
-            shape[-1] = self.sequence_length
-            tokens = tokens.to_tensor(shape=shape)
-        if unbatched:
-            tokens = tf.squeeze(tokens, 0)
-        return tokens
+        tokens = self._wordpiece().tokenize(self.pretokenize(inputs)).merge_dims(-2, -1)
+        return tokens[0] if unbatched else tokens
+
+    def call(self, inputs):
+        return self.tokenize(inputs)
+
+    def detokenize(self, inputs):
+        import tensorflow as tf
+        ids = inputs if isinstance(inputs, (tf.Tensor, tf.RaggedTensor)) else tf.ragged.constant(inputs, tf.int32)
+        return self._wordpiece().detokenize(ids)
 
     def tokenize_python_reference(self, text):
         """The same ids by plain Python (the transcription of the HF code in `bert_text`)."""
-        vocab = self._token_to_id_map
         words = bert_text.pretokenize_py(text, self.literal_special_tokens(), self.lowercase,
-                                         self.hf_strip_accents, self.split_on_cjk)
-        return [vocab[p] for w in words for p in bert_text.wordpiece_py(w, vocab, self.oov_token)]
+                                         self.strip_accents, self.split_on_cjk)
+        vocab = self._token_to_id
+        return [vocab[p] for w in words for p in bert_text.wordpiece_py(w, vocab, self.unk_token)]
 
     def get_config(self):
         config = super().get_config()
-        for key in ("oov_token", "special_tokens_in_strings"):
-            config.pop(key, None)
         config.update({
-            "strip_accents": self.hf_strip_accents,
-            "split_on_cjk": self.split_on_cjk,
-            "cls_token": self.cls_token, "sep_token": self.sep_token, "pad_token": self.pad_token,
-            "mask_token": self.mask_token, "unk_token": self.unk_token,
+            "vocabulary": None,  # saved as an asset (`.keras` files and presets)
+            "lowercase": self.lowercase, "strip_accents": self.strip_accents, "split_on_cjk": self.split_on_cjk,
+            "special_tokens": self.extra_special_tokens or None, "suffix_indicator": self.suffix_indicator,
+            **self._specials,
         })
         return config
 
@@ -125,8 +195,9 @@ class HATBytePairTokenizer(keras_hub.tokenizers.BytePairTokenizer):
 
     def __init__(self, vocabulary=None, merges=None, cls_token="<s>", sep_token="</s>", pad_token="<pad>",
                  mask_token="<mask>", unk_token="<unk>", **kwargs):
-        _register_specials(self, (cls_token, sep_token, pad_token, mask_token, unk_token))
-        kwargs.setdefault("_allow_python_workflow", False)
+        compat.register_special_tokens(self, dict(zip(_SPECIAL_ATTRS, (cls_token, sep_token, pad_token,
+                                                                      mask_token, unk_token))))
+        kwargs.pop("_allow_python_workflow", None)  # written by earlier releases
         if isinstance(merges, (list, tuple)):
             merges = [m for m in merges if not m.startswith("#version")]
         super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)

@@ -6,6 +6,8 @@ import os
 
 import tensorflow as tf
 
+from hat_keras import compat
+
 logger = logging.getLogger("hat_keras")
 
 STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multiworker", "tpu")
@@ -106,42 +108,14 @@ def is_multi_worker(strategy):
 
 
 def multi_worker_fit_fixes(model, strategy):
-    """Make Keras 3 `fit`/`evaluate` work under MultiWorkerMirroredStrategy with several workers (patches this
-    model instance only; a no-op for any other strategy). Two Keras 3 bugs, keras-team/keras#20329 and
-    tensorflow/tensorflow#72388:
-
-    1. Before the first step Keras builds the model from the first batch by `strategy.reduce`-ing the whole
-       (x, y, sample_weight) nest; the multi-worker strategy reduces single tensors only and fails with
-       "Attempt to convert a value ({'token_ids': PerReplica...}) to a Tensor". The build needs only shapes and
-       dtypes, so build from this worker's own replica values (no collective).
-    2. Step outputs (scalar losses and metrics) are reduced across workers with `reduce(MEAN, axis=0)`, which
-       fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions"). Giving every output a
-       leading axis of 1 turns that reduce into the mean over workers, the same value on every worker.
-    """
-    if not is_multi_worker(strategy) or getattr(model, "_multi_worker_fixed", False):
+    """Make Keras 3 `fit`/`evaluate` work under MultiWorkerMirroredStrategy with several workers (this model
+    instance only; a no-op for any other strategy). The patches and the bugs they work around: `compat`."""
+    if not is_multi_worker(strategy):
         return model
-    import types
 
     def local_values(value):
         if isinstance(value, tf.distribute.DistributedValues):
             return strategy.experimental_local_results(value)[0]
         return value
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:
-            return
-        if iterator is not None:
-            for _, _, it in iterator:
-                data_batch = tf.nest.map_structure(local_values, next(it))
-                break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    def with_worker_axis(step):
-        return lambda data: tf.nest.map_structure(lambda v: tf.expand_dims(v, 0), step(data))
-
-    model._maybe_symbolic_build = types.MethodType(_maybe_symbolic_build, model)
-    model.train_step = with_worker_axis(model.train_step)
-    model.test_step = with_worker_axis(model.test_step)
-    model._multi_worker_fixed = True
-    return model
+    return compat.multi_worker_fit_fixes(model, strategy, local_values)
