@@ -1,7 +1,8 @@
 """Every use of a private keras / keras-hub / TensorFlow API in hat-keras, in one place.
 
-Each hook says why it exists and names the upstream issue where there is one; `tests/test_compat.py` fails loudly when a hook's
-target disappears in a new release, so a version bump breaks a test, not a user's ids or exports.
+Each hook says why it exists and names the upstream issue where there is one; `tests/test_compat.py`
+fails loudly when a hook's target disappears in a new release, so a version bump breaks a test, not a
+user's ids or exports.
 """
 import types
 
@@ -15,6 +16,12 @@ def register_special_tokens(tokenizer, specials):
         tokenizer._add_special_token(token, attr)
     tokenizer._add_special_token(specials["cls_token"], "start_token")
     tokenizer._add_special_token(specials["sep_token"], "end_token")
+
+
+def masked_lm_head_parts(head):
+    """keras-hub's `MaskedLMHead` keeps its dense, LayerNorm and output bias as private attributes; the
+    converter needs them to map upstream's `lm_head.*` tensors (no public accessor exists)."""
+    return head._intermediate_dense, head._intermediate_layer_norm, head._bias
 
 
 def multi_worker_fit_fixes(model, strategy, local_values):

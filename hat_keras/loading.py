@@ -60,9 +60,16 @@ def load(path, task=None, **overrides):
 
         if overrides:
             raise TypeError(f"{path}: a preset folder takes no overrides ({sorted(overrides)})")
-        if task == "backbone" or not os.path.isfile(os.path.join(path, "task.json")):
+        task_file = os.path.join(path, "task.json")
+        if task == "backbone" or not os.path.isfile(task_file):
             return keras_hub.models.Backbone.from_preset(path)
-        return keras_hub.models.Task.from_preset(path)
+        with open(task_file, encoding="utf-8") as f:
+            name = json.load(f).get("registered_name")
+        task_cls = keras.saving.get_registered_object(name)  # keras-hub only loads through the task's class
+        if task_cls is None:
+            raise ModelNotFound(f"{task_file}: task class {name!r} is not registered (import the package that "
+                                "defines it)")
+        return task_cls.from_preset(path)
     from hat_keras.convert import from_pretrained
 
     return from_pretrained(path, task=task, **overrides)

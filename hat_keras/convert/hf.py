@@ -16,19 +16,11 @@ import numpy as np
 
 from hat_keras.config import AUTO_MAP, HATConfig, HATConfigError, layout_to_string
 from hat_keras.convert.checkpoint import CheckpointError, read_state_dict, write_safetensors
-from hat_keras.convert.weight_map import ARCHITECTURES, ENCODER_PREFIX, architecture_of, model_ports
-from hat_keras.models import (TASKS, HATBackbone, HATMaskedLM, HATMultipleChoice, HATSequentialSentenceClassifier,
-                              HATTextClassifier, HATTokenClassifier)
+from hat_keras.models import HATBackbone, HATTask
+from hat_keras.models.weight_map import ENCODER_PREFIX, model_ports
 
 logger = logging.getLogger("hat_keras")
 
-TASK_NAMES = {
-    "backbone": HATBackbone, "masked_lm": HATMaskedLM, "mlm": HATMaskedLM,
-    "text_classifier": HATTextClassifier, "classifier": HATTextClassifier, "seqcls": HATTextClassifier,
-    "sequential_sentence_classifier": HATSequentialSentenceClassifier, "seqsentcls": HATSequentialSentenceClassifier,
-    "multiple_choice": HATMultipleChoice, "multiplechoice": HATMultipleChoice,
-    "token_classifier": HATTokenClassifier,
-}
 # Keys upstream ignores on load (`_keys_to_ignore_on_load_*`).
 _IGNORED = re.compile(r"(^|\.)pooler\.dense\.|embeddings\.position_ids$|embeddings\.token_type_ids$")
 
@@ -182,63 +174,42 @@ def load_state_dict(model, state, source="<state dict>", config=None, strict_hea
 # ----------------------------------------------------------------------------------------------- build
 
 def _infer_task(config, state, task, source):
+    """`task` if given; else the checkpoint's `architectures`; else its head keys; else the backbone."""
     if task is not None:
-        if isinstance(task, str):
-            if task not in TASK_NAMES:
-                raise ValueError(f"task={task!r}; choose one of {sorted(set(TASKS))}")
-            return TASK_NAMES[task]
-        return task
+        return HATTask.resolve(task)
     for arch in config.get("architectures") or []:
-        if arch in ARCHITECTURES:
-            return ARCHITECTURES[arch]
-    if any(k.startswith("lm_head.") for k in state):
-        return HATMaskedLM
-    if any(k.startswith("sentencizer.") for k in state):
-        return HATSequentialSentenceClassifier
-    if "classifier.weight" in state:
-        return HATTextClassifier
-    logger.info("%s: no head recognised; returning the backbone", source)
-    return HATBackbone
+        found = HATTask.for_architecture(arch)
+        if found is not None:
+            return found
+    found = HATTask.for_state(state)
+    if found is None:
+        logger.info("%s: no head recognised; returning the backbone", source)
+    return found or HATBackbone
 
 
-def build_model(config, task_cls, pooling=None, state=None, use_segment_position_embeddings=False, dtype=None,
+def build_model(config, task, pooling=None, state=None, use_segment_position_embeddings=False, dtype=None,
                 **task_kwargs):
-    """A randomly initialised Keras model of the given task for a HATConfig."""
+    """A randomly initialised Keras model of a task (class or name) for a HATConfig; `state` (the
+    checkpoint's keys) settles choices the config leaves open, such as attentive pooling."""
+    task_cls = HATTask.resolve(task)
     backbone = HATBackbone.from_hat_config(config, use_segment_position_embeddings=use_segment_position_embeddings,
                                            dtype=dtype)
     if task_cls is HATBackbone:
         return backbone
-    if task_cls is HATMaskedLM:
-        return HATMaskedLM(backbone, **task_kwargs)
-    dropout = config.classifier_dropout_rate
-    if task_cls in (HATTextClassifier, HATMultipleChoice):
-        if pooling is None:
-            has_attentive = state is not None and any(k.startswith("pooler.attentive_pooling.") for k in state)
-            pooling = "attentive" if has_attentive else ("last" if task_cls is HATMultipleChoice else "max")
-        if task_cls is HATMultipleChoice:
-            return HATMultipleChoice(backbone, pooling=pooling, dropout=dropout, **task_kwargs)
-        problem_type = config.get("problem_type") or "single_label_classification"
-        id2label = config.get("id2label") or {}
-        names = [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(config.num_labels)]
-        return HATTextClassifier(backbone, config.num_labels, pooling=pooling, problem_type=problem_type,
-                                 dropout=dropout, label_names=names, **task_kwargs)
-    if task_cls is HATSequentialSentenceClassifier:
-        problem_type = config.get("problem_type") or "multi_label_classification"
-        return HATSequentialSentenceClassifier(backbone, config.num_labels, problem_type=problem_type,
-                                               dropout=dropout, **task_kwargs)
-    if task_cls is HATTokenClassifier:
-        return HATTokenClassifier(backbone, config.num_labels, dropout=dropout, **task_kwargs)
-    raise ValueError(f"unsupported task {task_cls}")
+    return task_cls.from_hat_config(config, backbone, state=state, pooling=pooling, **task_kwargs)
 
 
 def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
-                    load_tokenizer=True, dtype=None, **task_kwargs):
+                    problem_type=None, load_tokenizer=True, dtype=None, **task_kwargs):
     """Load an HF-format HAT checkpoint folder (config.json + model.safetensors / pytorch_model.bin).
 
-    task: None (from `architectures` and the keys), "backbone", "masked_lm", "text_classifier",
-    "sequential_sentence_classifier", "multiple_choice", "token_classifier", or a task class.
+    task: None (from `architectures` and the keys), a task class, or a name from `HATTask.names()`:
+    "backbone", "masked_lm", "text_classifier", "sequential_sentence_classifier", "multiple_choice",
+    "token_classifier".
     pooling: for classifiers ("max", "attentive", "first", "last"); upstream passes it to the constructor.
     num_labels: override the config's label count (e.g. a new head on a pre-trained MLM checkpoint).
+    problem_type: override the config's `problem_type` (single_label_classification, multi_label_classification,
+    regression).
     dtype: a Keras dtype policy ("float32" default, "mixed_bfloat16", "float64" for exactness checks).
     """
     path = os.fspath(path)
@@ -249,6 +220,8 @@ def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddin
         config.num_labels = int(num_labels)
         config._values.pop("id2label", None)
         config._values.pop("label2id", None)
+    if problem_type is not None:
+        config.problem_type = problem_type
     state = _strip_prefix(read_state_dict(path))
     task_cls = _infer_task(config, state, task, path)
     check_layout(config, state, path)
@@ -258,23 +231,19 @@ def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddin
     report = load_state_dict(model, state, source=path, config=config)
     model.hat_config = config
     model.load_report = report
-    if load_tokenizer and task_cls is not HATBackbone:
-        _attach_preprocessor(model, path, config)
+    if load_tokenizer and getattr(task_cls, "preprocessor_cls", None) is not None:
+        _attach_preprocessor(model, path)
     return model
 
 
-def _attach_preprocessor(model, path, config):
+def _attach_preprocessor(model, path):
     """Attach the checkpoint's tokenizer and the task's preprocessor when the tokenizer files are there,
     so `fit`/`predict` take raw strings (keras-hub style)."""
-    from hat_keras import tokenization as tk
+    from hat_keras.tokenization import HATTokenizer
 
-    preprocessors = {HATMaskedLM: tk.HATMaskedLMPreprocessor, HATTextClassifier: tk.HATTextClassifierPreprocessor,
-                     HATMultipleChoice: tk.HATMultipleChoicePreprocessor,
-                     HATSequentialSentenceClassifier: tk.HATSequentialSentenceClassifierPreprocessor}
-    cls = preprocessors.get(type(model))
-    tokenizer = tk.HATTokenizer.from_pretrained(path, missing_ok=True) if cls else None
+    tokenizer = HATTokenizer.from_pretrained(path, missing_ok=True)
     if tokenizer is not None:
-        model.preprocessor = cls(tokenizer)
+        model.preprocessor = type(model).preprocessor_cls(tokenizer)
 
 
 # ------------------------------------------------------------------------------------------------ save
@@ -295,7 +264,7 @@ def hat_config_of(model, **extra):
     fields["model_max_length"] = max(fields.get("model_max_length", 0), kw["segment_length"] * kw["max_segments"]) \
         if base is not None else derived["model_max_length"]
     fields["max_sentence_size"] = kw["segment_length"]
-    fields["architectures"] = [architecture_of(model)]
+    fields["architectures"] = [type(model).architectures[0]]
     fields.setdefault("auto_map", dict(AUTO_MAP))
     num_classes = getattr(model, "num_classes", None)
     if num_classes is not None:
@@ -322,7 +291,8 @@ def export_state_dict(model):
             state[k] = np.ascontiguousarray(v)
     backbone = model if isinstance(model, HATBackbone) else model.backbone
     pad, K, N = backbone.pad_token_id, backbone.segment_length, backbone.max_segments
-    state[ENCODER_PREFIX + "embeddings.position_ids"] = np.tile(np.arange(pad + 1, K + pad + 1), N)[None].astype(np.int64)
+    position_ids = np.tile(np.arange(pad + 1, K + pad + 1), N)[None].astype(np.int64)
+    state[ENCODER_PREFIX + "embeddings.position_ids"] = position_ids
     return state
 
 
@@ -342,8 +312,8 @@ def save_pretrained(model, directory, **config_extra):
         config.save_pretrained(tmp)
         write_safetensors(state, os.path.join(tmp, "model.safetensors"))
         tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
-        if tokenizer is not None and hasattr(tokenizer, "save_pretrained_files"):
-            tokenizer.save_pretrained_files(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
         os.makedirs(directory, exist_ok=True)
         for name in os.listdir(tmp):
             os.replace(os.path.join(tmp, name), os.path.join(directory, name))

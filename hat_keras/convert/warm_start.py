@@ -17,19 +17,16 @@ import os
 import re
 import shutil
 
-import numpy as np
 
 from hat_keras.config import HATConfig, layout_from_string, layout_to_string
 from hat_keras.convert.checkpoint import CheckpointError, read_state_dict
 from hat_keras.convert.hf import build_model, load_state_dict, save_pretrained
-from hat_keras.convert.weight_map import ENCODER_PREFIX
+from hat_keras.models.weight_map import ENCODER_PREFIX
 from hat_keras.models import HATMaskedLM
+from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
 
 logger = logging.getLogger("hat_keras")
 STRATEGIES = ("grouped", "embeds-only")
-TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-                   "tokenizer.json")
-
 
 def _flat_prefix(state, source):
     """'bert.' / 'roberta.' / '' — where the flat model's embeddings live."""
@@ -151,7 +148,7 @@ def warm_start(flat_dir, layout, output_dir=None, max_sentences=8, segment_lengt
 
 
 def _assign_partial(model, hat_state, config):
-    from hat_keras.convert.weight_map import model_ports
+    from hat_keras.models.weight_map import model_ports
 
     for port in model_ports(model):
         if all(k in hat_state for k in port.keys):

@@ -1,16 +1,12 @@
-"""HAT backbone and task models (Functional keras-hub models; constructor arguments are the config)."""
+"""HAT backbone and task models (Functional keras-hub models; constructor arguments are the config).
+
+Every task derives from `HATTask`, which is also the registry the converter, exporters, CLI and training
+use; importing the task modules here registers them.
+"""
 from hat_keras.models.backbone import HATBackbone
 from hat_keras.models.masked_lm import HATMaskedLM, all_positions
 from hat_keras.models.multiple_choice import HATMultipleChoice
 from hat_keras.models.sequential_sentence_classifier import HATSequentialSentenceClassifier
+from hat_keras.models.task import HATTask
 from hat_keras.models.text_classifier import HATTextClassifier
 from hat_keras.models.token_classifier import HATTokenClassifier
-
-TASKS = {
-    "backbone": HATBackbone,
-    "masked_lm": HATMaskedLM,
-    "text_classifier": HATTextClassifier,
-    "sequential_sentence_classifier": HATSequentialSentenceClassifier,
-    "multiple_choice": HATMultipleChoice,
-    "token_classifier": HATTokenClassifier,
-}

@@ -57,6 +57,7 @@ class HATBackbone(OptionalSegmentIds, Backbone):
             length. Real tokens never depend on padded segments (they are masked as cross-segment keys),
             so only pooled heads differ from the default, which stays faithful to the released checkpoints.
     """
+    architectures = ("HATModel",)  # the upstream class name written to config.json
 
     def __init__(self, vocabulary_size, hidden_dim, num_heads, intermediate_dim, layout, segment_length=128,
                  max_segments=8, type_vocab_size=2, pad_token_id=0, layer_norm_epsilon=1e-12, dropout=0.1,

@@ -2,9 +2,6 @@
 import keras
 from keras import ops
 
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
-
-
 @keras.saving.register_keras_serializable(package="hat_keras")
 class FlattenChoices(keras.layers.Layer):
     """(B, C, S) inputs -> (B·C, S), as upstream's multiple-choice head does; token types default to 0."""
@@ -52,13 +49,4 @@ def classification_loss(problem_type, ignore_class=None):
         return keras.losses.BinaryCrossentropy(from_logits=True)
     if problem_type == "single_label_classification":
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class)
-    raise ValueError(f"problem_type={problem_type!r}; choose one of {PROBLEM_TYPES}")
-
-
-def classification_metrics(problem_type, num_classes):
-    if problem_type == "regression":
-        return [keras.metrics.MeanAbsoluteError()]
-    if problem_type == "multi_label_classification":
-        return [keras.metrics.BinaryAccuracy(threshold=0.0),
-                keras.metrics.F1Score(average="micro", threshold=0.5, name="micro_f1")]
-    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    raise ValueError(f"problem_type={problem_type!r}: not a classification or regression problem type")

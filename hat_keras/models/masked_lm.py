@@ -3,19 +3,25 @@ import keras
 from keras_hub.layers import MaskedLMHead
 from keras_hub.models import MaskedLM
 
+from hat_keras.models.weight_map import Port, dense_ports, layer_norm_ports
+from hat_keras import compat
 from hat_keras.layers import get_activation
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer
+from hat_keras.models.backbone import hat_kernel_initializer
+from hat_keras.models.task import HATTask
+from hat_keras.tokenization.preprocessors import HATMaskedLMPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
-class HATMaskedLM(OptionalSegmentIds, MaskedLM):
+class HATMaskedLM(HATTask, MaskedLM):
     """Logits at `mask_positions` (B, P) -> (B, P, vocab): dense -> gelu -> LayerNorm -> E^T + bias.
 
     Pass every position (`all_positions`) to get upstream's per-token logits (B, S, V).
     """
 
-    backbone_cls = HATBackbone
-    preprocessor_cls = None  # set in hat_keras.tokenization when available
+    preprocessor_cls = HATMaskedLMPreprocessor
+    task_names = ("masked_lm", "mlm")
+    architectures = ("HATForMaskedLM",)
+    head_prefixes = ("lm_head.",)
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -33,6 +39,23 @@ class HATMaskedLM(OptionalSegmentIds, MaskedLM):
         outputs = backbone(backbone.input)
         logits = self.masked_lm_head(outputs["sequence_output"], inputs["mask_positions"])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+    @classmethod
+    def from_hat_config(cls, config, backbone, state=None, pooling=None, **kwargs):
+        return cls(backbone, **kwargs)
+
+    def head_ports(self):
+        dense, layer_norm, bias = compat.masked_lm_head_parts(self.masked_lm_head)
+        return [*dense_ports("lm_head.dense", dense), *layer_norm_ports("lm_head.layer_norm", layer_norm),
+                Port(("lm_head.bias",), bias, head=True)]
+
+    def default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def default_metrics(self):
+        """Accuracy at masked positions only (the preprocessor's sample weights are 1 at real masked
+        positions and 0 at the padding of `mask_positions`)."""
+        return [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]
 
 
 def all_positions(token_ids):

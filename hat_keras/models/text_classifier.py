@@ -2,13 +2,17 @@
 import keras
 from keras_hub.models import TextClassifier
 
+from hat_keras.models.weight_map import dense_ports, pooler_ports
 from hat_keras.layers import HATPooler
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
-from hat_keras.models.heads import PROBLEM_TYPES, classification_loss, classification_metrics
+from hat_keras.models.backbone import hat_kernel_initializer, logits_dtype
+from hat_keras.models.heads import classification_loss
+from hat_keras.models.metrics import classification_metrics
+from hat_keras.models.task import HATTask, check_problem_type, label_names_of
+from hat_keras.tokenization.preprocessors import HATTextClassifierPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
-class HATTextClassifier(OptionalSegmentIds, TextClassifier):
+class HATTextClassifier(HATTask, TextClassifier):
     """pooling (`max` default, `attentive`, `first`, `last`) -> tanh(dense) -> dropout -> logits.
 
     `last` reads the first token of the last segment (upstream hard-codes index −128, which is −K for
@@ -16,13 +20,14 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
     (optional) travel with the model into `.keras` files and exports.
     """
 
-    backbone_cls = HATBackbone
-    preprocessor_cls = None
+    preprocessor_cls = HATTextClassifierPreprocessor
+    task_names = ("text_classifier", "classifier", "seqcls")
+    architectures = ("HATForSequenceClassification",)
+    head_prefixes = ("classifier.",)
 
     def __init__(self, backbone, num_classes, pooling="max", problem_type="single_label_classification",
                  dropout=None, label_names=None, preprocessor=None, **kwargs):
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(f"problem_type={problem_type!r}; choose one of {PROBLEM_TYPES}")
+        check_problem_type(problem_type)
         dropout = backbone.dropout if dropout is None else dropout
         init = lambda: hat_kernel_initializer(backbone.initializer_range)  # noqa: E731
         # === Layers ===
@@ -48,14 +53,20 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(3e-5, weight_decay=0.01)
-        if loss == "auto":
-            loss = classification_loss(self.problem_type)
-        if metrics == "auto":
-            metrics = classification_metrics(self.problem_type, self.num_classes)
-        keras.Model.compile(self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    @classmethod
+    def from_hat_config(cls, config, backbone, state=None, pooling=None, **kwargs):
+        return cls(backbone, config.num_labels, pooling=pooling or default_pooling(state, "max"),
+                   problem_type=config.get("problem_type") or "single_label_classification",
+                   dropout=config.classifier_dropout_rate, label_names=label_names_of(config), **kwargs)
+
+    def head_ports(self):
+        return pooler_ports(self.pooler) + dense_ports("classifier", self.output_dense)
+
+    def default_loss(self):
+        return classification_loss(self.problem_type)
+
+    def default_metrics(self):
+        return classification_metrics(self.num_classes, self.problem_type)
 
     def get_config(self):
         config = super().get_config()
@@ -64,3 +75,10 @@ class HATTextClassifier(OptionalSegmentIds, TextClassifier):
                        "label_names": self.label_names})
         config.pop("activation", None)
         return config
+
+
+def default_pooling(state, fallback):
+    """Attentive pooling where the checkpoint holds its weights (upstream's constructor argument)."""
+    if state is not None and any(k.startswith("pooler.attentive_pooling.") for k in state):
+        return "attentive"
+    return fallback

@@ -3,15 +3,17 @@
 import keras
 from keras_hub.models import Task
 
-from hat_keras.models.backbone import HATBackbone, OptionalSegmentIds, hat_kernel_initializer, logits_dtype
+from hat_keras.models.backbone import hat_kernel_initializer, logits_dtype
+from hat_keras.models.task import HATTask
+from hat_keras.models.weight_map import dense_ports
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
-class HATTokenClassifier(OptionalSegmentIds, Task):
+class HATTokenClassifier(HATTask, Task):
     """sequence_output (B, S, H) -> logits (B, S, num_classes); label -100 is ignored, as in transformers."""
 
-    backbone_cls = HATBackbone
-    preprocessor_cls = None
+    task_names = ("token_classifier",)
+    architectures = ("HATForTokenClassification",)
 
     def __init__(self, backbone, num_classes, dropout=None, preprocessor=None, **kwargs):
         dropout = backbone.dropout if dropout is None else dropout
@@ -29,14 +31,15 @@ class HATTokenClassifier(OptionalSegmentIds, Task):
         logits = self.output_dense(self.output_dropout(backbone(inputs)["sequence_output"]))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(3e-5, weight_decay=0.01)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)
-        if metrics == "auto":
-            metrics = None
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    @classmethod
+    def from_hat_config(cls, config, backbone, state=None, pooling=None, **kwargs):
+        return cls(backbone, config.num_labels, dropout=config.classifier_dropout_rate, **kwargs)
+
+    def head_ports(self):
+        return dense_ports("classifier", self.output_dense)
+
+    def default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout}

@@ -14,6 +14,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from hat_keras.models.backbone import HATBackbone
 from hat_keras.tokenization import segmentation as seg
 from hat_keras.tokenization.word_tokenizers import HATBytePairTokenizer, HATWordPieceTokenizer
 
@@ -23,6 +24,9 @@ OUTPUT_KEYS = ("token_ids", "padding_mask", "segment_ids")
 # Compiled eager-call graphs per tokenizer, kept off the layer so they are neither tracked nor exported.
 _EAGER_FNS = weakref.WeakKeyDictionary()
 _WORDPIECE_FILES = ("vocab.txt",)
+# Every file of an HF tokenizer folder that `from_pretrained` may read (copied along with checkpoints).
+TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                   "tokenizer.json")
 _BPE_FILES = ("vocab.json", "merges.txt")
 
 
@@ -53,16 +57,34 @@ def _token_str(value):
     return value
 
 
-def _geometry(folder):
-    """Segment geometry from config.json (HATConfig field names and upstream defaults)."""
+def _geometry(folder, given):
+    """Segment geometry from config.json (HATConfig field names and upstream defaults); the folder may lack
+    config.json when `given` holds both max_sentences and max_sentence_length."""
     config = _read_json(os.path.join(folder, "config.json"))
     if not config:
+        if {"max_sentences", "max_sentence_length"} <= set(given):
+            return {}, None
         raise FileNotFoundError(f"{folder}: no config.json; HATTokenizer needs max_sentences and "
-                                "max_sentence_length from the checkpoint's config")
+                                "max_sentence_length from the checkpoint's config (or pass both)")
     k = config.get("max_sentence_length", config.get("max_sentence_size", 128))
     n = config.get("max_sentences", 64)
     return dict(max_sentences=int(n), max_sentence_length=int(k),
                 model_max_length=int(config.get("model_max_length", n * k))), config.get("pad_token_id")
+
+
+def _word_tokenizer(vocabulary, merges, lowercase):
+    """WordPiece for a token list / vocab.txt path; byte-level BPE when `merges` is given too (a RoBERTa
+    vocab dict or vocab.json path plus a merges list or merges.txt path)."""
+    if merges is not None:
+        if isinstance(vocabulary, (str, os.PathLike)):
+            with open(vocabulary, encoding="utf-8") as f:
+                vocabulary = json.load(f)
+        return HATBytePairTokenizer(vocabulary, os.fspath(merges) if isinstance(merges, os.PathLike) else merges)
+    if vocabulary is None:
+        raise ValueError("HATTokenizer needs a vocabulary (a list of tokens or a vocab.txt path), or a "
+                         "word_tokenizer; HATTokenizer.from_pretrained(folder) reads a checkpoint folder")
+    return HATWordPieceTokenizer(os.fspath(vocabulary) if isinstance(vocabulary, os.PathLike) else vocabulary,
+                                 lowercase=lowercase)
 
 
 class HATTokenizerNotFound(FileNotFoundError):
@@ -136,16 +158,27 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     pad id (a literal "[PAD]" in the text), and 0 on the first position of all-padding segments.
     Eager calls return numpy arrays; inside `tf.function`/`tf.data` they return tensors.
 
+    Build it from a checkpoint folder (`from_pretrained`), or directly: `HATTokenizer(vocabulary=[...] or
+    "vocab.txt", max_sentences=8, max_sentence_length=128)` (BPE: `vocabulary=` vocab.json, `merges=`
+    merges.txt), or around a configured `word_tokenizer`.
+
     Long documents: only their first `prefix_chars_per_token * max_sentences * K` characters are
     tokenized when that provably gives the whole text's result (WordPiece only); otherwise the whole
     text is. Set `prefix_chars_per_token=0` to always tokenize everything. The ids are the same.
     """
 
-    def __init__(self, word_tokenizer, max_sentences=8, max_sentence_length=128, model_max_length=None,
-                 segmentation="sentences", prefix_chars_per_token=8, **kwargs):
+    backbone_cls = HATBackbone  # lets keras_hub.tokenizers.Tokenizer.from_preset find this class
+
+    def __init__(self, word_tokenizer=None, max_sentences=8, max_sentence_length=128, model_max_length=None,
+                 segmentation="sentences", prefix_chars_per_token=8, vocabulary=None, merges=None, lowercase=True,
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(word_tokenizer, dict):
             word_tokenizer = keras.layers.deserialize(word_tokenizer)
+        if word_tokenizer is None:
+            word_tokenizer = _word_tokenizer(vocabulary, merges, lowercase)
+        elif vocabulary is not None or merges is not None:
+            raise ValueError("pass either word_tokenizer or vocabulary (+ merges), not both")
         if max_sentence_length < 2 or max_sentences < 1:
             raise ValueError(f"need max_sentence_length >= 2 and max_sentences >= 1, got "
                              f"{max_sentence_length} and {max_sentences}")
@@ -157,7 +190,21 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
             raise ValueError(f"model_max_length={self.model_max_length} must exceed max_sentences={max_sentences}")
         self.segmentation = seg.check_segmentation(segmentation)
         self.prefix_chars_per_token = int(prefix_chars_per_token or 0)
+        self.file_assets = word_tokenizer.file_assets
         self.built = True  # nothing to build: the vocabulary lives in the word tokenizer
+
+    # ---- assets (presets and `.keras` files): the word tokenizer's vocabulary ---------------------
+    def save_assets(self, dir_path):
+        self.word_tokenizer.save_assets(dir_path)
+
+    def load_assets(self, dir_path):
+        self.word_tokenizer.load_assets(dir_path)
+        _EAGER_FNS.pop(self, None)
+
+    def save_pretrained(self, folder):
+        """The HF tokenizer files of the word tokenizer (what `from_pretrained` reads back, with the
+        geometry from the checkpoint's config.json)."""
+        self.word_tokenizer.save_pretrained(os.fspath(folder))
 
     # ---- construction ------------------------------------------------------------------------------
     @classmethod
@@ -174,7 +221,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
                 return None
             raise HATTokenizerNotFound(f"{folder}: no tokenizer files (expected vocab.txt, vocab.json + "
                                        "merges.txt, or tokenizer.json)")
-        geometry, config_pad = _geometry(folder)
+        geometry, config_pad = _geometry(folder, kwargs)
         word_tokenizer = _word_tokenizer_from_folder(folder)
         if config_pad is not None and config_pad != word_tokenizer.pad_token_id:
             logger.warning("%s: config.json pad_token_id=%s but the vocabulary's %r is %s; padding uses the "

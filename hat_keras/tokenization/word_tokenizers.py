@@ -7,6 +7,7 @@ Python `BertTokenizer` (`bert_text`), which produced the ids the HAT checkpoints
 `HATTokenizer` calls both inside a `tf.function` only, so eager calls, `tf.data` pipelines and exported
 SavedModels run the same TensorFlow graph and give the same ids.
 """
+import json
 import os
 
 import keras
@@ -17,8 +18,17 @@ from hat_keras.tokenization import bert_text
 
 _SPECIAL_ATTRS = ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")
 VOCAB_ASSET = "vocabulary.txt"
+# keras-hub's preset saver writes every tokenizer layer inside a preprocessor to its `config_file`; the word
+# tokenizer nested in `HATTokenizer` gets its own, so it does not overwrite `tokenizer.json`.
+WORD_TOKENIZER_CONFIG = "word_tokenizer.json"
 # Config keys that keras-hub's WordPieceTokenizer wrote when it was the base class of this layer.
 _LEGACY_WORDPIECE_KEYS = ("sequence_length", "oov_token", "special_tokens_in_strings", "_allow_python_workflow")
+
+
+def _write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
 
 
 def _ragged_safe(fn, inputs):
@@ -47,6 +57,7 @@ class HATWordPieceTokenizer(keras_hub.tokenizers.Tokenizer):
                  unk_token="[UNK]", special_tokens=None, suffix_indicator="##", dtype="int32", **kwargs):
         for legacy in _LEGACY_WORDPIECE_KEYS:  # written by earlier releases; meaningless here
             kwargs.pop(legacy, None)
+        kwargs.setdefault("config_file", WORD_TOKENIZER_CONFIG)
         super().__init__(dtype=dtype, **kwargs)
         self.lowercase = bool(lowercase)
         self.strip_accents = strip_accents
@@ -105,6 +116,16 @@ class HATWordPieceTokenizer(keras_hub.tokenizers.Tokenizer):
 
     def load_assets(self, dir_path):
         self.set_vocabulary(os.path.join(dir_path, VOCAB_ASSET))
+
+    def save_pretrained(self, folder):
+        """`vocab.txt` + `tokenizer_config.json`, as transformers' BertTokenizer writes them."""
+        with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.writelines(t + "\n" for t in self.vocabulary)
+        config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.lowercase,
+                  "strip_accents": self.strip_accents, "tokenize_chinese_chars": self.split_on_cjk, **self._specials}
+        if self.extra_special_tokens:
+            config["additional_special_tokens"] = list(self.extra_special_tokens)
+        _write_json(os.path.join(folder, "tokenizer_config.json"), config)
 
     def get_vocabulary(self):
         return list(self.vocabulary or ())
@@ -198,9 +219,21 @@ class HATBytePairTokenizer(keras_hub.tokenizers.BytePairTokenizer):
         compat.register_special_tokens(self, dict(zip(_SPECIAL_ATTRS, (cls_token, sep_token, pad_token,
                                                                       mask_token, unk_token))))
         kwargs.pop("_allow_python_workflow", None)  # written by earlier releases
+        kwargs.setdefault("config_file", WORD_TOKENIZER_CONFIG)
         if isinstance(merges, (list, tuple)):
             merges = [m for m in merges if not m.startswith("#version")]
         super().__init__(vocabulary=vocabulary, merges=merges, **kwargs)
+
+    def save_pretrained(self, folder):
+        """`vocab.json` + `merges.txt` + `tokenizer_config.json`, as transformers' RobertaTokenizer writes them."""
+        _write_json(os.path.join(folder, "vocab.json"), self.vocabulary)
+        with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+            f.write("#version: 0.2\n")
+            f.writelines(m + "\n" for m in self.merges)
+        _write_json(os.path.join(folder, "tokenizer_config.json"), {
+            "tokenizer_class": "RobertaTokenizer", "bos_token": self.cls_token, "cls_token": self.cls_token,
+            "sep_token": self.sep_token, "eos_token": self.sep_token, "pad_token": self.pad_token,
+            "mask_token": self.mask_token, "unk_token": self.unk_token})
 
     def set_vocabulary_and_merges(self, vocabulary, merges):
         if isinstance(merges, str):  # a merges.txt path: drop its "#version" header

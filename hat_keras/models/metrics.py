@@ -1,7 +1,8 @@
-"""Training metrics on logits: MLM accuracy on masked positions, classification accuracy and F1.
+"""Metrics on logits, the tasks' defaults: classification accuracy and F1, MLM accuracy on masked positions.
 
 Keras' `F1Score` wants one-hot targets and probabilities; the HAT heads give sparse labels (or
-multi-hot rows) and logits, so the wrappers below adapt them instead of changing the heads.
+multi-hot rows) and logits, so `LogitsF1Score` applies softmax / sigmoid first (a multi-label class is
+predicted where its probability exceeds 0.5, i.e. where its logit is positive).
 """
 import keras
 from keras import ops
@@ -41,8 +42,12 @@ def mlm_weighted_metrics():
     return [keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")]
 
 
-def classification_metrics(num_classes, multi_label=False):
-    """Accuracy, micro F1 and macro F1 (for multi-label rows: element-wise accuracy at logit 0)."""
+def classification_metrics(num_classes, problem_type="single_label_classification"):
+    """Accuracy, micro F1 and macro F1 (multi-label rows: element-wise accuracy at probability 0.5);
+    mean absolute error for regression."""
+    if problem_type == "regression":
+        return [keras.metrics.MeanAbsoluteError()]
+    multi_label = problem_type == "multi_label_classification"
     acc = (keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy") if multi_label
            else keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     return [acc, LogitsF1Score(num_classes, "micro", multi_label), LogitsF1Score(num_classes, "macro", multi_label)]
