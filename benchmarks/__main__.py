@@ -1,4 +1,7 @@
-"""`hat-keras bench`: side-by-side speed of the Keras port and the PyTorch peer (see benchmarks/)."""
+"""`python -m benchmarks SUITE`: side-by-side speed of the Keras port and the PyTorch peer, from a checkout.
+
+Each suite also runs alone (`python -m benchmarks.inference ...`); results: docs/performance.md.
+"""
 import argparse
 
 SUITES = ("inference", "training", "scaling", "profile", "gpu")
@@ -7,12 +10,12 @@ SUITES = ("inference", "training", "scaling", "profile", "gpu")
 def _suite(name):
     import importlib
 
-    return importlib.import_module(f"hat_keras.benchmarking.{name}")
+    return importlib.import_module(f"benchmarks.{name}")
 
 
-def add_bench_parser(subparsers):
-    """`hat-keras bench {inference,training,scaling,profile,gpu} [options]`: one table per run."""
-    p = subparsers.add_parser("bench", help="benchmark against the PyTorch peer (one table per suite)")
+def main(argv=None):
+    """`python -m benchmarks {inference,training,scaling,profile,gpu} [options]`: one table per run."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="suite", required=True)
     for name in SUITES:
         module = _suite(name)
@@ -20,11 +23,9 @@ def add_bench_parser(subparsers):
                             description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sp)
         sp.set_defaults(func=lambda a, m=module: m.main_args(a))
-    return p
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="hat-keras")
-    add_bench_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
+    args = p.parse_args(argv)
     return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[1]  # the checkout: benchmarks run from it
 
 
 def shared_dir():
@@ -91,15 +91,14 @@ def hat_config(max_sentences=8):
 def keras_model(task="text_classifier", max_sentences=8, pooling="max", compact=False, weights=True):
     """EC2-mini Keras model: the mini checkpoint's encoder weights when available, else random."""
     from hat_keras.convert import build_model, load_state_dict, read_state_dict
-    from hat_keras.convert.hf import TASK_NAMES, _strip_prefix
+    from hat_keras.convert.hf import _strip_prefix
 
     config = hat_config(max_sentences)
-    cls = TASK_NAMES[task]
-    model = build_model(config, cls, pooling=pooling)
+    model = build_model(config, task, pooling=pooling)
     path = mini_checkpoint()
     if weights and path is not None and max_sentences == 8:
         state = _strip_prefix(read_state_dict(path))
-        if cls is not HATMaskedLM_cls():
+        if task != "masked_lm":
             state = {k: v for k, v in state.items() if not k.startswith("lm_head.")}
         load_state_dict(model, state, source=str(path), config=config)
     if compact:
@@ -108,12 +107,6 @@ def keras_model(task="text_classifier", max_sentences=8, pooling="max", compact=
         model = make_compact(model)
     model.hat_config = config
     return model
-
-
-def HATMaskedLM_cls():
-    from hat_keras.models import HATMaskedLM
-
-    return HATMaskedLM
 
 
 def torch_twin(model, head="seqcls", pooling="max"):
@@ -241,7 +234,7 @@ def peak_rss(fn, repeat=2):
 _FRESH_PEAK = r"""
 import json, os, resource, sys, threading, time
 kind, tokens, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-from hat_keras.benchmarking import common
+from benchmarks import common
 common.setup_threads(threads)
 segs = tokens // 128
 def rss():
@@ -286,7 +279,7 @@ def fresh_process_peak(kind, tokens, batch=1, threads=2, timeout=900):
     import sys
 
     proc = subprocess.run([sys.executable, "-c", _FRESH_PEAK, kind, str(tokens), str(batch), str(threads)],
-                          capture_output=True, text=True, timeout=timeout,
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if proc.returncode != 0:
         return float("nan")
@@ -308,14 +301,37 @@ def print_table(title, header, rows, notes=()):
     sys.stdout.flush()
 
 
-def environment(threads):
+# ISA extensions that decide which kernels LiteRT / oneDNN / XLA pick (x86 and ARM names in /proc/cpuinfo).
+ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI",
+             "avx512_bf16": "AVX512-BF16", "amx_tile": "AMX", "asimddp": "dotprod", "i8mm": "i8mm"}
+
+
+def cpu_description():
+    """'AMD EPYC (AVX2)': the CPU model and the ISA extensions relevant to the kernels, from /proc/cpuinfo."""
     import platform
 
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu model") and value.strip():
+                    model = value.strip()
+                elif key in ("flags", "features"):
+                    flags.update(value.split())
+    except OSError:
+        pass
+    isa = [name for flag, name in ISA_FLAGS.items() if flag in flags]
+    return f"{model} ({', '.join(isa) or 'no AVX2/AVX-512/dotprod'})"
+
+
+def environment(threads):
     import keras
     import tensorflow as tf
 
     torch = torch_module()
-    return (f"CPU {platform.processor() or platform.machine()}, {threads} threads; TF {tf.__version__}, "
+    return (f"CPU {cpu_description()}, {threads} threads; TF {tf.__version__}, "
             f"Keras {keras.__version__}" + (f", torch {torch.__version__}" if torch else ""))
 
 
@@ -356,7 +372,7 @@ def matmul_peak(threads, n=1024, runs=10, chain=8):
 
 def hat_flops(config, batch, segments, mlm_positions=None):
     """Analytic forward FLOPs (multiply-add = 2) of the encoder, plus the MLM decoder at `mlm_positions`."""
-    H, I, K = config.hidden_size, config.intermediate_size, config.max_sentence_length
+    H, I, K = config.hidden_size, config.intermediate_size, config.max_sentence_length  # noqa: E741
     total = 0
     for block in config.layout.split("|"):
         for kind, tokens, span in (("S", batch * segments * K, K), ("D", batch * segments, segments)):
@@ -368,6 +384,15 @@ def hat_flops(config, batch, segments, mlm_positions=None):
 
 
 RESULT_MARKER = "BENCH-RESULT "
+
+
+def write_json(path, result, threads):
+    """The suite's raw numbers (not the formatted table) with the machine they were measured on."""
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"environment": environment(threads), "cpu": cpu_description(), "result": result}, f,
+                      indent=2, default=float)
+            f.write("\n")
 
 
 def print_result(result):
@@ -382,7 +407,7 @@ def repeat_in_processes(module, argv, processes):
 
     results = []
     for i in range(processes):
-        proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, cwd=REPO)
         print(f"\n# process {i + 1} of {processes}")
         lines = proc.stdout.splitlines()
         print("\n".join(line for line in lines if not line.startswith(RESULT_MARKER)), flush=True)

@@ -14,7 +14,7 @@ import traceback
 
 import numpy as np
 
-from hat_keras.benchmarking import common
+from benchmarks import common
 
 PRECISIONS = ("float32", "tf32", "bfloat16")
 DEVICE = "cuda"  # "cpu" only for a dry run of this script on a machine without a GPU
@@ -91,7 +91,7 @@ def keras_train_step(model, batch, all_positions):
     """One `train_on_batch` (AdamW, compiled) on the masked batch; returns the loss (synchronises)."""
     import keras
 
-    from hat_keras.benchmarking.training import mlm_inputs
+    from benchmarks.training import mlm_inputs
 
     model.compile(optimizer=keras.optimizers.AdamW(1e-5, weight_decay=0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
@@ -133,7 +133,7 @@ def environment():
 
 
 def run(batches=(1, 8, 32), train_batch=8, precisions=PRECISIONS, runs=20, warmup=5, out=None):
-    from hat_keras.benchmarking.training import masked_batch, torch_step
+    from benchmarks.training import masked_batch, torch_step
 
     results = {"environment": environment(), "inference": [], "training": [], "errors": []}
     print(results["environment"], flush=True)

@@ -7,7 +7,7 @@ the peer's.
 """
 import numpy as np
 
-from hat_keras.benchmarking import common
+from benchmarks import common
 
 
 def keras_candidates(model, x, batch):
@@ -99,12 +99,14 @@ def run(batches=(1, 8), threads=2, runs=10, warmup=3, formats=("eager", "litert"
         base = common.median(times["PyTorch peer (eager)"]) if peer is not None else None
         for name, ts in times.items():
             med = common.median(ts)
-            ratio = f"{base / med:.2f}x" if base else "-"
-            rows.append((B, name, f"{med * 1e3:.1f}", f"{B / med:.2f}", ratio))
+            rows.append({"batch": B, "runtime": name, "ms": med * 1e3, "docs_per_s": B / med,
+                         "vs_pytorch": base / med if base else None})
     common.print_table(
         f"HAT inference, EC2-mini ({S} tokens = {N}x{K}, seqcls/{pooling}); median of {runs} after {warmup} "
         f"warm-up, interleaved; {common.environment(threads)}",
-        ("batch", "runtime", "latency ms", "docs/s", "vs PyTorch"), rows, notes=checks)
+        ("batch", "runtime", "latency ms", "docs/s", "vs PyTorch"),
+        [(r["batch"], r["runtime"], f"{r['ms']:.1f}", f"{r['docs_per_s']:.2f}",
+          f"{r['vs_pytorch']:.2f}x" if r["vs_pytorch"] else "-") for r in rows], notes=checks)
     return rows
 
 
@@ -117,6 +119,7 @@ def add_arguments(p):
     p.add_argument("--skip", nargs="*", default=[], choices=("eager", "litert", "onnx"),
                    help="leave out slow or unavailable runtimes")
     p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
+    p.add_argument("--json", help="also write the raw numbers (and the CPU) to this JSON file")
     p.add_argument("--processes", type=int, default=1,
                    help="repeat the whole measurement in this many fresh processes and add a table of medians "
                         "over them (a process's memory and thread state shifts each runtime's speed a little)")
@@ -129,6 +132,7 @@ def main_args(a):
         return repeat_in_processes(a, runs, warmup)
     rows = run(tuple(a.batch), a.threads, runs, warmup, formats, a.pooling)
     common.print_result(rows)
+    common.write_json(a.json, rows, a.threads)
     return 0
 
 
@@ -137,16 +141,19 @@ def repeat_in_processes(a, runs, warmup):
     argv = ["--batch", *map(str, a.batch), "--threads", str(a.threads), "--runs", str(runs), "--warmup", str(warmup),
             "--pooling", a.pooling] + (["--skip", *a.skip] if a.skip else [])
     per_row = {}
-    for rows in common.repeat_in_processes("hat_keras.benchmarking.inference", argv, a.processes):
-        for batch, name, ms, _, ratio in rows:
-            per_row.setdefault((batch, name), []).append((float(ms), ratio))
-    rows = []
+    for rows in common.repeat_in_processes("benchmarks.inference", argv, a.processes):
+        for r in rows:
+            per_row.setdefault((r["batch"], r["runtime"]), []).append(r)
+    rows, medians = [], []
     for (batch, name), vals in per_row.items():
-        ms = common.median([v[0] for v in vals])
-        ratios = [float(v[1].rstrip("x")) for v in vals if v[1] != "-"]
+        ms = common.median([v["ms"] for v in vals])
+        ratios = [v["vs_pytorch"] for v in vals if v["vs_pytorch"]]
+        medians.append({"batch": batch, "runtime": name, "ms": ms, "vs_pytorch": common.median(ratios) if ratios
+                        else None, "vs_pytorch_range": [min(ratios), max(ratios)] if ratios else None})
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-"
         rows.append((batch, name, f"{ms:.1f}", f"{batch / ms * 1e3:.2f}",
                      f"{common.median(ratios):.2f}x" if ratios else "-", spread))
+    common.write_json(a.json, {"processes": a.processes, "medians": medians}, a.threads)
     common.print_table(f"Medians over {a.processes} processes (each: median of {runs} after {warmup} warm-up, "
                        f"interleaved); {common.environment(a.threads)}",
                        ("batch", "runtime", "latency ms", "docs/s", "vs PyTorch (median)", "range"), rows)

@@ -24,7 +24,7 @@ import tempfile
 
 import numpy as np
 
-from hat_keras.benchmarking import common
+from benchmarks import common
 from hat_keras.config import layout_to_string
 
 TRACE_FLAG = "--xla_cpu_enable_xprof_traceme=true"
@@ -191,7 +191,7 @@ def gemm(batch, threads, runs=30):
     """The model's token matmuls alone in each runtime, interleaved, back to back."""
     import tensorflow as tf
 
-    from hat_keras.benchmarking.inference import litert_runner
+    from benchmarks.inference import litert_runner
 
     config = common.hat_config()
     H = config.hidden_size

@@ -5,7 +5,7 @@ Keras runs the default compiled path (`hat_keras.inference.CompiledForward`); th
 weights. 2,048 and 4,096 tokens use the model grown by `extend_context` (16 and 32 segments).
 """
 
-from hat_keras.benchmarking import common
+from benchmarks import common
 
 
 def _pair(model, peer, x, runs, warmup, trim=None):
@@ -30,9 +30,9 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096), memor
     rows = []
 
     def row(what, tokens, t, note=""):
-        ratio = f"{t['torch'] / t['keras']:.2f}x" if "torch" in t else "-"
-        peer_ms = f"{t['torch'] * 1e3:.1f}" if "torch" in t else "-"
-        rows.append((what, tokens, f"{t['keras'] * 1e3:.1f}", peer_ms, ratio, note))
+        rows.append({"input": what, "tokens": tokens, "keras_ms": t["keras"] * 1e3,
+                     "torch_ms": t["torch"] * 1e3 if "torch" in t else None,
+                     "vs_pytorch": t["torch"] / t["keras"] if "torch" in t else None, "note": note})
 
     # 1) 1..8 segments
     seg_times = {}
@@ -73,14 +73,18 @@ def run(threads=2, runs=10, warmup=3, batch=1, lengths=(1024, 2048, 4096), memor
         for tok, m in mem)] if mem else []) + [
         f"FLOPs per {N * K}-token document (analytic): {flops / 1e9:.1f} GFLOP; achieved GFLOP/s at batch {batch}: "
         + ", ".join(f"{k} {v:.0f}" for k, v in achieved.items())
-        + "; matmul peak (8 chained 1024^3 matmuls per call, same run): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
-        f"time growth 1024 -> {lengths[-1]} tokens: keras x{grown[lengths[-1]]['keras'] / grown[lengths[0]]['keras']:.2f}"
+        + "; matmul peak (8 chained 1024^3 matmuls per call, same run): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
+        f"time growth 1024 -> {lengths[-1]} tokens: "
+        f"keras x{grown[lengths[-1]]['keras'] / grown[lengths[0]]['keras']:.2f}"
         + (f", torch x{grown[lengths[-1]]['torch'] / grown[lengths[0]]['torch']:.2f}" if peer is not None else "")
         + f" (linear would be x{lengths[-1] / lengths[0]:.1f})"]
     common.print_table(
         f"HAT scaling, EC2-mini seqcls/max, batch {batch}; median of {runs} after {warmup} warm-up, interleaved; "
         f"{common.environment(threads)}",
-        ("input", "tokens", "keras ms", "PyTorch ms", "vs PyTorch", "note"), rows, notes)
+        ("input", "tokens", "keras ms", "PyTorch ms", "vs PyTorch", "note"),
+        [(r["input"], r["tokens"], f"{r['keras_ms']:.1f}", "-" if r["torch_ms"] is None else f"{r['torch_ms']:.1f}",
+          "-" if r["vs_pytorch"] is None else f"{r['vs_pytorch']:.2f}x", r["note"]) for r in rows], notes)
     growth = {k: grown[lengths[-1]][k] / grown[lengths[0]][k] for k in grown[lengths[0]]}
     return {"rows": rows, "growth": growth, "compact_speedup": padded["keras"] / trimmed["keras"],
             "lengths": [lengths[0], lengths[-1]]}
@@ -94,6 +98,7 @@ def add_arguments(p):
     p.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
     p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
     p.add_argument("--skip-memory", action="store_true", help="leave out the fresh-process peak-memory probes")
+    p.add_argument("--json", help="also write the raw numbers (and the CPU) to this JSON file")
     p.add_argument("--processes", type=int, default=1,
                    help="repeat the timings in this many fresh processes (without the memory probes) and add "
                         "a table of medians over them")
@@ -103,7 +108,9 @@ def main_args(a):
     runs, warmup = (3, 1) if a.quick else (a.runs, a.warmup)
     if a.processes > 1:
         return repeat_in_processes(a, runs, warmup)
-    common.print_result(run(a.threads, runs, warmup, a.batch, tuple(a.lengths), memory=not a.skip_memory))
+    result = run(a.threads, runs, warmup, a.batch, tuple(a.lengths), memory=not a.skip_memory)
+    common.print_result(result)
+    common.write_json(a.json, result, a.threads)
     return 0
 
 
@@ -112,14 +119,15 @@ def repeat_in_processes(a, runs, warmup):
     process's own ratio (both sides of a ratio were timed interleaved in the same process)."""
     argv = ["--threads", str(a.threads), "--batch", str(a.batch), "--runs", str(runs), "--warmup", str(warmup),
             "--lengths", *map(str, a.lengths), "--skip-memory"]
-    results = common.repeat_in_processes("hat_keras.benchmarking.scaling", argv, a.processes)
+    results = common.repeat_in_processes("benchmarks.scaling", argv, a.processes)
     rows = []
     for i, first in enumerate(results[0]["rows"]):
         cells = [r["rows"][i] for r in results]
-        ms = lambda col: common.median([float(c[col]) for c in cells if c[col] != "-"])  # noqa: E731
-        peer = f"{ms(3):.1f}" if first[3] != "-" else "-"
-        ratios = [float(c[4].rstrip("x")) for c in cells if c[4] != "-"]
-        rows.append((first[0], first[1], f"{ms(2):.1f}", peer, common.spread(ratios) if ratios else "-"))
+        keras_ms = common.median([c["keras_ms"] for c in cells])
+        peer = "-" if first["torch_ms"] is None else f"{common.median([c['torch_ms'] for c in cells]):.1f}"
+        ratios = [c["vs_pytorch"] for c in cells if c["vs_pytorch"] is not None]
+        rows.append((first["input"], first["tokens"], f"{keras_ms:.1f}", peer,
+                     common.spread(ratios) if ratios else "-"))
     first, last = results[0]["lengths"]
     notes = [f"time growth {first} -> {last} tokens (linear would be x{last / first:.1f}): " + ", ".join(
         f"{k} " + common.spread([r["growth"][k] for r in results], "x{:.2f}") for k in results[0]["growth"]),

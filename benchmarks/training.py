@@ -8,7 +8,7 @@ matmul. A Keras row with every position decoded shows the like-for-like cost.
 
 import numpy as np
 
-from hat_keras.benchmarking import common
+from benchmarks import common
 
 
 def masked_batch(batch, segments, K, vocab, rate=0.15, seed=0):

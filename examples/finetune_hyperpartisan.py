@@ -37,7 +37,8 @@ def make_flat(bert_dir, out_dir, length=512):
     """A one-segment, S-only HAT = BERT over the first `length` tokens (positions as BERT's)."""
     from hat_keras.convert import read_state_dict, save_pretrained
     from hat_keras.convert.hf import build_model, load_state_dict
-    from hat_keras.convert.warm_start import TOKENIZER_FILES, flat_to_hat_state, hat_config_from_flat
+    from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
+    from hat_keras.convert.warm_start import flat_to_hat_state, hat_config_from_flat
     from hat_keras.models import HATMaskedLM
     import shutil
 

@@ -4,7 +4,7 @@ The same command as `hat-keras export`; see hat_keras/exporting for the formats 
 """
 import sys
 
-from hat_keras.exporting.cli import main
+from hat_keras.cli import main
 
 if __name__ == "__main__":
     argv = sys.argv[1:]

@@ -61,11 +61,12 @@ def grpc_request(inputs, model_name="hat", signature="serving_default", version=
 
 def host_tokenizer(model_dir):
     """The HATTokenizer rebuilt from the SavedModel's assets: the same ids as its `tokenize` signature."""
-    from hat_keras.exporting.text import load_tokenizer
+    from hat_keras.tokenization import HATTokenizer
     assets = os.path.join(model_dir, "assets")
     with open(os.path.join(assets, "hat_export.json"), encoding="utf-8") as f:
         geo = json.load(f)
-    return load_tokenizer(assets, geo["max_sentences"], geo["max_sentence_length"]), geo
+    return HATTokenizer.from_pretrained(assets, max_sentences=geo["max_sentences"],
+                                        max_sentence_length=geo["max_sentence_length"]), geo
 
 
 def post(url, payload):

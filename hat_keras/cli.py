@@ -1,6 +1,5 @@
 """`hat-keras` command line: thin wrappers over the library. Errors are one line, not tracebacks."""
 import argparse
-import json
 import os
 import sys
 
@@ -21,35 +20,25 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def _quiet_tf():
+    """Import TensorFlow without its C++ start-up lines (absl's pre-init notice, the CUDA stub probe): they are
+    written to file descriptor 2 before any Python-side setting applies, so fd 2 is muted for the import only
+    (an import error still raises). TF_CPP_MIN_LOG_LEVEL=3 then keeps later C++ INFO/WARNING/ERROR lines out."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
-def load_any_model(path, task=None, pooling=None, **kwargs):
-    """A `.keras` file, a Keras preset folder or an HF-format checkpoint folder -> Keras model."""
-    import keras
-
-    import hat_keras
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CLIError(f"{path}: no such file or folder")
-    if path.endswith(".keras"):
-        return keras.models.load_model(path)
-    if os.path.isdir(path):
-        cfg = os.path.join(path, "config.json")
-        if not os.path.exists(cfg):
-            raise CLIError(f"{path}: no config.json (expected an HF checkpoint folder or a Keras preset folder)")
-        with open(cfg, encoding="utf-8") as f:
-            meta = json.load(f)
-        if "registered_name" in meta:  # a Keras preset written by save_to_preset
-            import keras_hub
-
-            loader = keras_hub.models.Task if os.path.exists(os.path.join(path, "task.json")) else \
-                keras_hub.models.Backbone
-            return loader.from_preset(path)
-        return hat_keras.from_pretrained(path, task=task, pooling=pooling, **kwargs)
-    raise CLIError(f"{path}: expected a .keras file or a checkpoint folder")
+    if "tensorflow" in sys.modules or os.environ.get("HAT_KERAS_DEBUG"):
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+                import tensorflow_text  # noqa: F401
+            except ImportError:
+                pass  # reported where it is needed, with fd 2 back
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _print_description(model):
@@ -62,7 +51,7 @@ def _print_description(model):
 # ------------------------------------------------------------------------------------------- commands
 
 def cmd_info(args):
-    _quiet_tf()
+    import hat_keras
     from hat_keras import HATConfig
     from hat_keras.convert import layout_from_keys, read_state_dict
 
@@ -74,16 +63,17 @@ def cmd_info(args):
         print(f"{'architectures':>20}: {cfg.get('architectures')}")
         state = read_state_dict(args.src)
         print(f"{'tensors':>20}: {len(state)} ({sum(v.size for v in state.values()):,} values)")
-        print(f"{'layout from keys':>20}: {layout_from_keys({k if k.startswith('hi_transformer.') else k: v for k, v in state.items()})}")
+        print(f"{'layout from keys':>20}: {layout_from_keys(state)}")
         return
-    model = load_any_model(args.src)
+    model = hat_keras.load(args.src)
     _print_description(model)
 
 
 def cmd_convert(args):
     """HF checkpoint -> `.keras` file or Keras preset folder; nothing is left at DST on failure."""
-    _quiet_tf()
     import shutil
+
+    import hat_keras
     import tempfile
 
     from tqdm import tqdm
@@ -95,7 +85,7 @@ def cmd_convert(args):
         raise CLIError(f"{dst} exists; pass --overwrite to replace it")
     steps = tqdm(total=3, desc="convert", unit="step", disable=args.quiet)
     steps.set_postfix_str("reading checkpoint")
-    model = load_any_model(args.src, task=args.task, pooling=args.pooling,
+    model = hat_keras.load(args.src, task=args.task, pooling=args.pooling,
                            use_segment_position_embeddings=args.head_semantics)
     steps.update()
     report = getattr(model, "load_report", None)
@@ -125,8 +115,16 @@ def cmd_convert(args):
     print(f"{'written':>20}: {dst}")
 
 
+def cmd_extend_context(args):
+    from hat_keras.context import extend_checkpoint
+
+    model = extend_checkpoint(args.src, args.dst, args.max_segments, args.fill)
+    backbone = getattr(model, "backbone", model)
+    print(f"{args.dst}: {type(model).__name__}, max_sentences {backbone.max_segments} "
+          f"({backbone.max_sequence_length} tokens), segment tables filled by {args.fill!r}")
+
+
 def cmd_predict(args):
-    _quiet_tf()
     from hat_keras.predict import predict_files
 
     predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation)
@@ -169,10 +167,22 @@ def build_parser():
                    help="how documents are cut into segments (default: the model's)")
     p.set_defaults(func=cmd_predict)
 
+    from hat_keras.context import FILLS
+
+    p = sub.add_parser("extend-context", help="grow max_sentences (longer documents) of a checkpoint",
+                       description="Grow a HAT's max_sentences beyond what it was trained with: only the D layers' "
+                                   "segment-position tables grow (new rows tiled from the trained ones, or the last "
+                                   "one repeated); outputs on shorter documents are unchanged.")
+    p.add_argument("src", help="HF-format HAT checkpoint folder")
+    p.add_argument("dst", help="output checkpoint folder")
+    p.add_argument("--max-segments", type=int, required=True,
+                   help="new max_sentences (e.g. 32 for 4,096 tokens at K=128)")
+    p.add_argument("--fill", choices=FILLS, default="tile",
+                   help="new segment-table rows: tile the trained rows (default) or repeat the last one")
+    p.set_defaults(func=cmd_extend_context)
+
     for module, hook in (("hat_keras.training.cli", "add_train_parsers"),
                          ("hat_keras.exporting.cli", "add_export_parser"),
-                         ("hat_keras.benchmarking", "add_bench_parser"),
-                         ("hat_keras.context", "add_extend_context_parser"),
                          ("hat_keras.quickstart", "add_quickstart_parser")):
         try:
             mod = __import__(module, fromlist=[hook])
@@ -183,14 +193,8 @@ def build_parser():
     return parser
 
 
-def standalone(add_parsers, argv=None):
-    """Entry point for a script that offers one group of subcommands (export/, tpu_training/, modules)."""
-    parser = OneLineErrorParser(prog="hat-keras")
-    add_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    return main(argv, parser)
-
-
 def main(argv=None, parser=None):
+    _quiet_tf()  # before the subcommand modules import TensorFlow
     parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

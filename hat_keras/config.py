@@ -163,7 +163,8 @@ class HATConfig:
                                  f"'hidden_size'={v['hidden_size']}")
         layout = v["encoder_layout"]
         if not isinstance(layout, dict):
-            raise HATConfigError(f"config field 'encoder_layout' must be a dict of layer entries, got {type(layout).__name__}")
+            raise HATConfigError("config field 'encoder_layout' must be a dict of layer entries, got "
+                                 f"{type(layout).__name__}")
         if len(layout) != v["num_hidden_layers"]:
             raise HATConfigError(f"config field 'encoder_layout' has {len(layout)} entries but "
                                  f"'num_hidden_layers' is {v['num_hidden_layers']}")

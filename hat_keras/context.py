@@ -10,7 +10,6 @@ In the released-checkpoint semantics the tables are not read at all, so an exten
 outputs as the original on every input the original accepts; with `use_segment_position_embeddings=True`
 the first N_old rows are unchanged, so that holds as well.
 """
-import argparse
 import os
 import shutil
 
@@ -76,13 +75,13 @@ def extend_context(model_or_checkpoint, max_segments, fill="tile"):
     """A model that reads up to `max_segments` segments (max_segments · K tokens).
 
     `model_or_checkpoint`: a hat_keras model, or an HF-format checkpoint folder (loaded with
-    `from_pretrained`). Returns the new Keras model; save it with `save_pretrained`.
+    `hat_keras.load`). Returns the new Keras model; save it with `save_pretrained`.
     """
     model = model_or_checkpoint
     if isinstance(model, (str, os.PathLike)):
-        from hat_keras.convert import from_pretrained
+        from hat_keras.loading import load
 
-        model = from_pretrained(model)
+        model = load(model)
     backbone = model if isinstance(model, HATBackbone) else model.backbone
     if max_segments < backbone.max_segments:
         raise ValueError(f"max_segments={max_segments} is below the model's {backbone.max_segments}")
@@ -100,36 +99,3 @@ def extend_checkpoint(src, dst, max_segments, fill="tile"):
         if os.path.isfile(path) and name not in _NOT_COPIED and not os.path.exists(os.path.join(dst, name)):
             shutil.copy2(path, os.path.join(dst, name))
     return model
-
-
-def add_extend_context_parser(subparsers):
-    """`hat-keras extend-context SRC --max-segments 32 DST`."""
-    p = subparsers.add_parser("extend-context", help="grow max_sentences (longer documents) of a checkpoint",
-                              description=__doc__.split("\n\n")[1], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("src", help="HF-format HAT checkpoint folder")
-    p.add_argument("dst", help="output checkpoint folder")
-    p.add_argument("--max-segments", type=int, required=True,
-                   help="new max_sentences (e.g. 32 for 4,096 tokens at K=128)")
-    p.add_argument("--fill", choices=FILLS, default="tile",
-                   help="new segment-table rows: tile the trained rows (default) or repeat the last one")
-    p.set_defaults(func=run_extend_context)
-    return p
-
-
-def run_extend_context(args):
-    model = extend_checkpoint(args.src, args.dst, args.max_segments, args.fill)
-    backbone = model if isinstance(model, HATBackbone) else model.backbone
-    print(f"{args.dst}: {type(model).__name__}, max_sentences {backbone.max_segments} "
-          f"({backbone.max_sequence_length} tokens), segment tables filled by {args.fill!r}")
-    return 0
-
-
-def main(argv=None):
-    """Stand-alone entry point: the same subcommands as `hat-keras`."""
-    from hat_keras.cli import standalone
-
-    return standalone(add_extend_context_parser, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

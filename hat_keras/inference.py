@@ -22,12 +22,6 @@ import tensorflow as tf
 
 from hat_keras.models import HATBackbone
 
-# Up to this many segments in a batch (batch x segments), XLA beat the oneDNN graph on CPU in
-# `hat-keras bench inference` (EC2-mini, 2 threads: batch 1 76 vs 100 ms, batch 8 624 vs 671 ms); larger
-# batches are dominated by large matmuls, where the oneDNN graph is as fast and compiles faster.
-XLA_MAX_SEGMENTS = 64
-
-
 def backbone_of(model):
     return model if isinstance(model, HATBackbone) else model.backbone
 
@@ -51,16 +45,12 @@ def trim_segments(inputs, segment_length):
     return {k: (v if v is None else np.asarray(v)[..., :keep]) for k, v in inputs.items()}
 
 
-# Documents per concurrent call when a batch is split across workers (best of 1, 2 and 4 at batch 8).
-CHUNK_DOCUMENTS = 2
-
-
 def default_workers():
     """Concurrent calls for a batch: TF's intra-op thread count (the cores it was given), else the CPUs."""
     return max(1, tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1)
 
 
-def chunk_sizes(batch, workers, chunk=CHUNK_DOCUMENTS):
+def chunk_sizes(batch, workers, chunk=2):
     """Split `batch` documents into calls of `chunk` (1 when the batch is small); [batch] when not split."""
     if workers < 2 or batch < 2:
         return [batch]
@@ -68,9 +58,9 @@ def chunk_sizes(batch, workers, chunk=CHUNK_DOCUMENTS):
     return [size] * (batch // size) + ([batch % size] if batch % size else [])
 
 
-def resolve_jit(jit_compile, batch, segments):
+def resolve_jit(jit_compile, batch, segments, xla_max_segments=64):
     if jit_compile == "auto":
-        return batch * segments <= XLA_MAX_SEGMENTS
+        return batch * segments <= xla_max_segments
     return bool(jit_compile)
 
 
@@ -82,12 +72,20 @@ class CompiledForward:
         jit_compile: True (XLA), False (TF graph, oneDNN kernels) or "auto" (XLA for small batches).
         trim: drop trailing padded segments before running; defaults to the backbone's `compact` flag.
         workers: concurrent calls a batch is split into ("auto": TF's intra-op threads; 1: one batched call).
+        xla_max_segments: with jit_compile="auto", XLA up to this many segments per call (batch x segments).
+            The default is where XLA beat the oneDNN graph on a 2-core CPU (EC2-mini: batch 1 76 vs 100 ms,
+            batch 8 624 vs 671 ms); larger batches are dominated by large matmuls, where the oneDNN graph is
+            as fast and compiles faster. `python -m benchmarks inference` measures it on another machine.
+        chunk_documents: documents per concurrent call when a batch is split (best of 1, 2 and 4 at batch 8).
     """
 
-    def __init__(self, model, jit_compile="auto", trim=None, workers="auto"):
+    def __init__(self, model, jit_compile="auto", trim=None, workers="auto", xla_max_segments=64,
+                 chunk_documents=2):
         self.model = model
         self.backbone = backbone_of(model)
         self.jit_compile = jit_compile
+        self.xla_max_segments = int(xla_max_segments)
+        self.chunk_documents = int(chunk_documents)
         self.trim = getattr(self.backbone, "compact", False) if trim is None else bool(trim)
         self.workers = default_workers() if workers == "auto" else max(1, int(workers))
         self._functions = {}
@@ -104,7 +102,8 @@ class CompiledForward:
             if key not in self._functions:
                 model = self.model
                 self._functions[key] = tf.function(lambda x: model(x, training=False),
-                                                   jit_compile=resolve_jit(self.jit_compile, batch, segments),
+                                                   jit_compile=resolve_jit(self.jit_compile, batch, segments,
+                                                                           self.xla_max_segments),
                                                    reduce_retracing=False)
             return self._functions[key]
 
@@ -119,7 +118,7 @@ class CompiledForward:
 
     def __call__(self, inputs):
         inputs = self.prepare(inputs)
-        sizes = chunk_sizes(len(inputs["token_ids"]), self.workers)
+        sizes = chunk_sizes(len(inputs["token_ids"]), self.workers, self.chunk_documents)
         if len(sizes) == 1:
             return self._run(inputs)
         starts = np.cumsum([0] + sizes[:-1])

@@ -83,10 +83,10 @@ class Classifier:
 
     @classmethod
     def _keras(cls, path, segmentation):
-        from hat_keras.exporting.source import load_model
         from hat_keras.exporting.source import _labels_of
+        from hat_keras.loading import load
 
-        model = load_model(path)
+        model = load(path)
         if getattr(model, "num_classes", None) is None:
             raise PredictError(f"{path}: {type(model).__name__} is not a document classifier")
         pre = getattr(model, "preprocessor", None)

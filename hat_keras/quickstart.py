@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 DEFAULT_LAYOUT = "S|SD|S|SD|S|SD"  # MiniLM has 6 layers: cross-segment attention every second layer
+HYPERPARTISAN_LABELS = ("mainstream", "hyperpartisan")  # the shipped data's label 0 and 1
 
 
 def minilm_dir():
@@ -45,9 +46,24 @@ def _log(msg):
     print(f"[quickstart {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def label_ids(labels, names=None):
+    """(class names in id order, {label as text: id}): the data's own labels sorted, or `names` for integer
+    labels 0..n-1 (e.g. Hyperpartisan's 0/1 -> mainstream/hyperpartisan)."""
+    values = sorted({str(y) for y in labels})
+    if names is None:
+        return values, {v: i for i, v in enumerate(values)}
+    names = [str(n) for n in names]
+    if not set(values) <= {str(i) for i in range(len(names))}:
+        raise ValueError(f"--label-names gives {len(names)} names ({names}) but the labels are {values}; "
+                         "names are for integer labels 0..n-1")
+    return names, {str(i): i for i in range(len(names))}
+
+
 def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=None, layout=DEFAULT_LAYOUT,
-        max_segments=4, train_docs=640, test_docs=96, epochs=1, batch_size=8, learning_rate=5e-5, seed=0):
+        max_segments=4, train_docs=640, test_docs=96, epochs=1, batch_size=8, learning_rate=5e-5, seed=0,
+        label_names=None):
     import keras
+    import tensorflow as tf
     from tqdm import tqdm
 
     import hat_keras
@@ -64,13 +80,13 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
         hp = os.path.join(shared_data_dir(), "hyperpartisan")
         if os.path.exists(os.path.join(hp, "train.jsonl")):
             train_file, test_file = os.path.join(hp, "train.jsonl"), test_file or os.path.join(hp, "test.jsonl")
+            label_names = label_names or HYPERPARTISAN_LABELS
     if train_file is None:
         raise FileNotFoundError("no training data: pass --train FILE.jsonl (lines with `text` and `label`), or "
                                 "put the shared data beside the project (HAT_SHARED)")
     train = read_jsonl(train_file, train_docs, seed)
     test = read_jsonl(test_file, test_docs, seed) if test_file else []
-    label_names = sorted({str(y) for _, y in train + test})
-    to_id = {n: i for i, n in enumerate(label_names)}
+    label_names, to_id = label_ids([y for _, y in train + test], label_names)
     _log(f"data: {len(train)} training and {len(test)} test documents from {train_file}; labels {label_names}")
 
     # --- model --------------------------------------------------------------------------------------
@@ -93,7 +109,8 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     texts = [t for t, _ in train]
     y = np.array([to_id[str(v)] for _, v in train], dtype="int32")
     _log(f"fine-tuning: {epochs} epoch(s), batch {batch_size}, {steps} steps")
-    model.fit(texts, y, batch_size=batch_size, epochs=epochs, verbose=1)
+    data = tf.data.Dataset.from_tensor_slices((texts, y)).shuffle(len(texts), seed=seed).batch(batch_size)
+    model.fit(data, epochs=epochs, verbose=1, shuffle=False)  # the dataset reshuffles every epoch itself
     if test:
         probs = []
         for i in tqdm(range(0, len(test), batch_size), desc="evaluate", unit="batch"):
@@ -152,7 +169,10 @@ def add_quickstart_parser(subparsers):
     p.add_argument("--test-docs", type=int, default=96, help="test documents used (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--label-names", type=lambda v: [n.strip() for n in v.split(",")],
+                   help="class names for integer labels 0..n-1, comma-separated (default: the labels as they are; "
+                        "mainstream,hyperpartisan for the shipped Hyperpartisan data)")
     p.set_defaults(func=lambda a: run(out_dir=a.out_dir, checkpoint=a.checkpoint, train_file=a.train_file,
                                       test_file=a.test_file, layout=a.layout, max_segments=a.max_segments,
                                       train_docs=a.train_docs, test_docs=a.test_docs, epochs=a.epochs,
-                                      batch_size=a.batch_size) and None)
+                                      batch_size=a.batch_size, label_names=a.label_names) and None)

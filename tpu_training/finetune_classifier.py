@@ -7,7 +7,7 @@ Same flags as `hat-keras train classify`; multi-label: `--label-field a,b,c` (on
 """
 import sys
 
-from hat_keras.training.cli import main
+from hat_keras.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["train", "classify", *sys.argv[1:]]))

@@ -8,7 +8,7 @@ Same flags as `hat-keras train mlm`; see tpu_training/README.md.
 """
 import sys
 
-from hat_keras.training.cli import main
+from hat_keras.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main(["train", "mlm", *sys.argv[1:]]))

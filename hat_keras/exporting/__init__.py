@@ -1,5 +1,5 @@
 """Exports users run: `.keras`, SavedModel for TF Serving, TFLite/LiteRT and ONNX, each verified before success."""
-from hat_keras.exporting.source import ExportError, ExportSource, load_model, make_source  # noqa: F401
+from hat_keras.exporting.source import ExportError, ExportSource, make_source  # noqa: F401
 from hat_keras.exporting.verify import (REPORT_NAME, TOLERANCES, ExportVerificationError,  # noqa: F401
                                         Samples, synthetic_documents, text_documents)
 

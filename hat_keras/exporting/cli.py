@@ -57,10 +57,3 @@ def run_export(args):
         return 1
     print(report["report_path"])
     return 0
-
-
-def main(argv=None):
-    """Stand-alone entry point: the same subcommands as `hat-keras`."""
-    from hat_keras.cli import standalone
-
-    return standalone(add_export_parser, argv)

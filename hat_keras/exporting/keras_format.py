@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from hat_keras.exporting.verify import TOLERANCES, verified_export
+from hat_keras.loading import load
 
 
 def eager_latencies(model, samples):
@@ -28,7 +29,7 @@ def export_keras(source, out_dir, samples=None, tolerance=None, log=print):
         return {}
 
     def run(path, samples):
-        model = keras.saving.load_model(path, compile=False)
+        model = load(path)
         full = np.asarray(model(samples.inputs(), training=False), np.float32)
         return full, eager_latencies(model, samples), {"runtime": f"keras {keras.__version__} (eager)"}
 

@@ -50,27 +50,6 @@ class ExportSource:
         return np.concatenate(outs)
 
 
-def load_model(path):
-    """A `.keras` file, an HF-format checkpoint folder (config.json + weights) or a Keras preset folder."""
-    import keras
-    import hat_keras  # noqa: F401  (registers the serializable classes)
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ExportError(f"{path}: no such model file or folder")
-    if os.path.isfile(path):
-        if not path.endswith(".keras"):
-            raise ExportError(f"{path}: a model file must be a `.keras` archive")
-        return keras.saving.load_model(path, compile=False)
-    if os.path.exists(os.path.join(path, "task.json")) or os.path.exists(os.path.join(path, "metadata.json")):
-        import keras_hub
-        return keras_hub.models.Task.from_preset(path) if os.path.exists(os.path.join(path, "task.json")) \
-            else keras_hub.models.Backbone.from_preset(path)
-    if os.path.exists(os.path.join(path, "config.json")):
-        from hat_keras.convert import from_pretrained
-        return from_pretrained(path)
-    raise ExportError(f"{path}: not a .keras file, a checkpoint folder (config.json) or a Keras preset folder")
-
-
 def _labels_of(model, num_classes):
     names = getattr(model, "label_names", None)
     if names and len(names) == num_classes:
@@ -92,8 +71,10 @@ def _find_tokenizer_dir(*candidates):
 def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None):
     """Wrap a model (object or path) with its labels and tokenizer folder; one-line errors for bad input."""
     if isinstance(model, (str, os.PathLike)):
+        from hat_keras.loading import load
+
         model_path = os.fspath(model)
-        model = load_model(model_path)
+        model = load(model_path)
     num_classes = getattr(model, "num_classes", None)
     if num_classes is None:
         raise ExportError(f"{type(model).__name__}: only document classifiers (HATTextClassifier) can be exported "

@@ -5,29 +5,8 @@ the ids the SavedModel's `classify_text` computes in-graph.
 """
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
-
-TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt",
-                   "tokenizer.json")
-
-
-def load_tokenizer(folder, max_sentences, max_sentence_length, config=None):
-    """HATTokenizer for `folder` with the model's segment geometry (a folder without config.json is fine)."""
-    from hat_keras.tokenization import HATTokenizer
-    folder = os.fspath(folder)
-    kw = {"max_sentences": int(max_sentences), "max_sentence_length": int(max_sentence_length)}
-    if os.path.exists(os.path.join(folder, "config.json")):
-        return HATTokenizer.from_pretrained(folder, **kw)
-    with tempfile.TemporaryDirectory() as tmp:  # the tokenizer reads its geometry from config.json
-        for name in TOKENIZER_FILES:
-            if os.path.exists(os.path.join(folder, name)):
-                shutil.copy(os.path.join(folder, name), tmp)
-        with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(config or {"max_sentences": max_sentences, "max_sentence_length": max_sentence_length}, f)
-        return HATTokenizer.from_pretrained(tmp, **kw)
 
 
 class TextEncoder:
@@ -36,7 +15,10 @@ class TextEncoder:
     def __init__(self, source, segmentation=None):
         if source.tokenizer_dir is None:
             raise ValueError("no tokenizer: pass a tokenizer folder (with vocab.txt) to export raw-text endpoints")
-        self.tokenizer = load_tokenizer(source.tokenizer_dir, source.max_segments, source.segment_length)
+        from hat_keras.tokenization import HATTokenizer
+
+        self.tokenizer = HATTokenizer.from_pretrained(source.tokenizer_dir, max_sentences=source.max_segments,
+                                                      max_sentence_length=source.segment_length)
         self.segmentation = segmentation or self.tokenizer.segmentation
         self.source = source
 

@@ -159,7 +159,7 @@ class TFLiteTextClassifier:
     """Host-side use of an exported `.tflite`: its bundled vocabulary -> the same ids as `classify_text`."""
 
     def __init__(self, path, threads=2):
-        from hat_keras.exporting.text import load_tokenizer
+        from hat_keras.tokenization import HATTokenizer
         self.info, files = metadata.read_metadata(path)
         self.labels = self.info["labels"]
         self.segmentation = self.info["tokenizer"]["segmentation"]
@@ -167,7 +167,8 @@ class TFLiteTextClassifier:
             for name, data in files.items():
                 with open(os.path.join(tmp, name), "wb") as f:
                     f.write(data)
-            self.tokenizer = load_tokenizer(tmp, self.info["max_sentences"], self.info["max_sentence_length"])
+            self.tokenizer = HATTokenizer.from_pretrained(tmp, max_sentences=self.info["max_sentences"],
+                                                          max_sentence_length=self.info["max_sentence_length"])
         self.runner = interpreter(path, threads).get_signature_runner("serving_default")
 
     def encode(self, texts):

@@ -24,7 +24,8 @@ class HATPooler(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
         dt = self.dtype_policy
-        self.dense = keras.layers.Dense(hidden_dim, activation="tanh", kernel_initializer=init(), dtype=dt, name="dense")
+        self.dense = keras.layers.Dense(hidden_dim, activation="tanh", kernel_initializer=init(), dtype=dt,
+                                        name="dense")
         if pooling == "attentive":
             self.lin_proj = keras.layers.Dense(hidden_dim, kernel_initializer=init(), dtype=dt, name="lin_proj")
             self.v = keras.layers.Dense(1, use_bias=False, kernel_initializer=init(), dtype=dt, name="v")

@@ -54,7 +54,8 @@ class HATTransformerBlock(keras.layers.Layer):
         self.intermediate_dense = keras.layers.Dense(intermediate_dim, activation=get_activation(hidden_act),
                                                      kernel_initializer=init(), dtype=dt, name="intermediate")
         self.ffn_output_dense = keras.layers.Dense(hidden_dim, kernel_initializer=init(), dtype=dt, name="ffn_output")
-        self.ffn_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dt, name="ffn_layer_norm")
+        self.ffn_layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dt,
+                                                              name="ffn_layer_norm")
         self.attention_probs_dropout = keras.layers.Dropout(attention_dropout, dtype=dt)
         self.hidden_dropout = keras.layers.Dropout(dropout, dtype=dt)
 

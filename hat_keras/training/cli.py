@@ -107,12 +107,3 @@ def _run_warm_start(ns):
     return 0
 
 
-def main(argv=None):
-    """Stand-alone entry point: the same subcommands as `hat-keras`."""
-    from hat_keras.cli import standalone
-
-    return standalone(add_train_parsers, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,6 +3,8 @@ for pre-tokenized TFRecords. Everything returns fixed shapes so batches are stat
 import keras_hub
 import tensorflow as tf
 
+from hat_keras.tokenization import HATTokenizer
+
 MASK_RATE = 0.15
 
 
@@ -39,19 +41,12 @@ class PretokenizedClassifierInputs:
         return inputs if y is None else (inputs, y)
 
 
-def load_tokenizer(model_dir):
-    """HATTokenizer of a checkpoint folder (config.json + vocab.txt, or vocab.json + merges.txt)."""
-    from hat_keras.tokenization import HATTokenizer
-
-    return HATTokenizer.from_pretrained(model_dir)
-
-
 def text_preprocessor(task, model_dir, backbone, **kwargs):
     """The tokenizer's keras-hub preprocessor for `task` ("mlm" or "classify"), sized to the backbone:
     every example becomes max_segments x segment_length tokens."""
     from hat_keras import tokenization
 
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = HATTokenizer.from_pretrained(model_dir)
     cls = tokenization.HATMaskedLMPreprocessor if task == "mlm" else tokenization.HATTextClassifierPreprocessor
     return _construct(cls, tokenizer, backbone, **kwargs)
 

@@ -13,17 +13,15 @@ from typing import Callable, Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
+from hat_keras.loading import load
+from hat_keras.tokenization.tokenizer import TOKENIZER_FILES, HATTokenizer
 from hat_keras.training import callbacks as cb
 from hat_keras.training import data as hd
-from hat_keras.training import metrics as hm
 from hat_keras.training import optimization as opt_lib
 from hat_keras.training import preprocessing as pp
 from hat_keras.training.strategy import get_strategy, is_chief, is_multi_worker, multi_worker_fit_fixes, num_workers
 
 logger = logging.getLogger("hat_keras")
-
-TOKENIZER_FILES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-                   "tokenizer.json")
 
 
 @dataclasses.dataclass
@@ -70,31 +68,16 @@ class TrainResult:
 # ------------------------------------------------------------------------------------------ models
 
 def load_classifier(model_dir, num_classes, multi_label=False, pooling="max"):
-    """A HATTextClassifier whose encoder comes from an HF-format HAT folder (any head there is ignored)."""
-    from hat_keras.config import HATConfig
-    from hat_keras.convert import load_state_dict, read_state_dict
-    from hat_keras.convert.hf import _strip_prefix, build_model
-    from hat_keras.models import HATTextClassifier
-
-    config = HATConfig.from_pretrained(model_dir)
-    config.num_labels = int(num_classes)
-    for k in ("id2label", "label2id"):
-        config._values.pop(k, None)
-    config.problem_type = "multi_label_classification" if multi_label else "single_label_classification"
-    config.architectures = ["HATForSequenceClassification"]
-    state = _strip_prefix(read_state_dict(model_dir))
-    model = build_model(config, HATTextClassifier, pooling=pooling)
+    """A new HATTextClassifier head on the encoder of an HF-format HAT folder (any head there is ignored)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.load_report = load_state_dict(model, state, source=model_dir, config=config)
-    model.hat_config = config
-    return model
+        return load(model_dir, task="text_classifier", num_labels=num_classes, pooling=pooling,
+                    problem_type="multi_label_classification" if multi_label else "single_label_classification",
+                    load_tokenizer=False)
 
 
 def load_masked_lm(model_dir):
-    from hat_keras.convert import from_pretrained
-
-    return from_pretrained(model_dir, task="masked_lm", load_tokenizer=False)
+    return load(model_dir, task="masked_lm", load_tokenizer=False)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -197,13 +180,7 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     lr = args.learning_rate or (opt_lib.MLM_LEARNING_RATE if task == "mlm" else opt_lib.FINETUNE_LEARNING_RATE)
     with strategy.scope():
         optimizer = opt_lib.create_optimizer(total_steps, lr, args.warmup_ratio, args.weight_decay)
-        if task == "mlm":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            weighted = hm.mlm_weighted_metrics()
-        else:
-            from hat_keras.models.heads import classification_loss
-            loss = classification_loss(model.problem_type)
-            weighted = hm.classification_metrics(num_classes or model.num_classes, multi)
+        loss, weighted = model.default_loss(), model.default_metrics()
         spe, jit = args.steps_per_execution, args.jit_compile
         if is_multi_worker(strategy) and (spe != 1 or jit is not False):
             # Keras 3 + tf.distribute fails on CPU with steps_per_execution > 1 (keras#19246) and with XLA
@@ -236,7 +213,7 @@ def _default_preprocess(task, args, backbone, examples):
             return pp.PretokenizedClassifierInputs()
         if not args.model:
             raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
-        tokenizer = pp.load_tokenizer(args.model)
+        tokenizer = HATTokenizer.from_pretrained(args.model)
         return pp.PretokenizedMasker(backbone.vocabulary_size, tokenizer.mask_token_id,
                                      sorted(tokenizer.special_token_ids),
                                      backbone.segment_length * backbone.max_segments, args.mask_rate)
