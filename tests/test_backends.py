@@ -5,7 +5,6 @@ here the torch backend stands in, in a fresh interpreter where `import tensorflo
 """
 import json
 
-import numpy as np
 
 import hat_keras
 from harness import assert_close, batch, refs, run_fresh_python

@@ -1,7 +1,7 @@
 """The profile benchmark's reading of XLA's optimised HLO: matmul FLOPs and kinds (closed-form counts)."""
 import tensorflow as tf
 
-from hat_keras.benchmarking.profile import category, hlo_instructions
+from benchmarks.profile import category, hlo_instructions
 
 
 def _optimized_hlo(fn, *args):
@@ -27,7 +27,7 @@ def test_ablations_remove_exactly_their_stage_and_are_undone():
     the LayerNorm scale/shift (checked in numpy); outside the context it is the full block again."""
     import numpy as np
 
-    from hat_keras.benchmarking.profile import ABLATIONS, removed
+    from benchmarks.profile import ABLATIONS, removed
     from hat_keras.layers.transformer_block import HATTransformerBlock
 
     H, n, inter = 8, 2, 12
@@ -61,7 +61,7 @@ def test_token_matmul_chain_follows_the_layout():
     """`bench profile --gemm` times one (QKV, output, FFN in, FFN out) set per layer whose tokens all pass
     through a segment encoder: every S layer but a last one (pooling heads run that on first tokens only)."""
     import hat_keras
-    from hat_keras.benchmarking.profile import token_matmul_chain
+    from benchmarks.profile import token_matmul_chain
 
     base = dict(vocab_size=50, hidden_size=16, num_attention_heads=2, intermediate_size=24, max_sentences=2,
                 max_sentence_length=4, max_position_embeddings=4, model_max_length=8)

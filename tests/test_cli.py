@@ -3,7 +3,7 @@ import pytest
 
 from hat_keras.cli import build_parser, main
 
-COMMANDS = ("convert", "info", "predict", "export", "train", "warm-start", "extend-context", "bench", "quickstart")
+COMMANDS = ("convert", "info", "predict", "export", "train", "warm-start", "extend-context", "quickstart")
 
 
 def test_every_subcommand_has_help(capsys):

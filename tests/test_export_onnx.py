@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from export_support import tiny_source
 

@@ -78,7 +78,7 @@ def test_unloadable_artifact_fails(tiny, tmp_path, monkeypatch):
 
 
 def test_cli(fixtures_dir, tmp_path, capsys):
-    from hat_keras.exporting.cli import main
+    from hat_keras.cli import main
     model = str(fixtures_dir / "tiny-e2" / "seqcls-max")
     assert main(["export", model, str(tmp_path / "k"), "--format", "keras", "--num-samples", "2"]) == 0
     assert (tmp_path / "k" / "model.keras").exists()

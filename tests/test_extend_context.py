@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import hat_keras
-from hat_keras.context import extend_context, extend_rows, main as extend_main
+from hat_keras.cli import main as extend_main
+from hat_keras.context import extend_context, extend_rows
 
 from harness import assert_close, batch, refs
 

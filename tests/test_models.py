@@ -8,7 +8,7 @@ import tensorflow as tf
 import keras
 
 import hat_keras
-from hat_keras import HATBackbone, HATMaskedLM, HATTextClassifier, HATTokenClassifier
+from hat_keras import HATBackbone, HATTextClassifier, HATTokenClassifier
 
 from harness import assert_close, batch, head_model, refs, run_fresh_python
 

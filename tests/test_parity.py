@@ -6,7 +6,7 @@ import keras
 
 import hat_keras
 from hat_keras import all_positions
-from hat_keras.convert.weight_map import model_ports
+from hat_keras.models.weight_map import model_ports
 
 from harness import TINY, assert_close, batch, head_model, refs
 
@@ -75,7 +75,8 @@ def test_mlm_gradients(tiny, fixtures_dir):
         got = port.to_hf(g)[port.keys.index(n)]
         want = r["grad/" + n]
         scale = max(np.abs(want).max(), 1e-30)
-        assert np.abs(got - want).max() <= 1e-4 * scale + 1e-9, f"{name} grad {n}: {np.abs(got - want).max()} vs {scale}"
+        err = np.abs(got - want).max()
+        assert err <= 1e-4 * scale + 1e-9, f"{name} grad {n}: {err} vs {scale}"
 
 
 HEADS = ("seqcls-max", "seqcls-attentive", "seqcls-first", "seqcls-last", "seqsentcls", "multiplechoice")

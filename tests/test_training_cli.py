@@ -5,7 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from hat_keras.training import cli, metrics, optimization
+from hat_keras.models import metrics
+from hat_keras.training import cli, optimization
 
 
 def _parse(argv):

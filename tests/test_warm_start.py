@@ -9,7 +9,7 @@ import pytest
 import hat_keras as h
 from hat_keras.convert import CheckpointError, read_state_dict
 from hat_keras.convert.warm_start import warm_start
-from hat_keras.convert.weight_map import model_ports
+from hat_keras.models.weight_map import model_ports
 
 LAYOUT = "S|SD|D|S|SD|S"
 
