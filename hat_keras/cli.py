@@ -3,9 +3,6 @@ import argparse
 import os
 import sys
 
-# Before anything imports TensorFlow: keep its C++ INFO/WARNING start-up lines out of the CLI's output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 class CLIError(Exception):
@@ -20,25 +17,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def _quiet_tf():
-    """Import TensorFlow without its C++ start-up lines (absl's pre-init notice, the CUDA stub probe): they are
-    written to file descriptor 2 before any Python-side setting applies, so fd 2 is muted for the import only
-    (an import error still raises). TF_CPP_MIN_LOG_LEVEL=3 then keeps later C++ INFO/WARNING/ERROR lines out."""
+    """Later TensorFlow C++ lines (INFO, WARNING, ERROR) stay out of the output; `import hat_keras` has already
+    muted the start-up ones."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if "tensorflow" in sys.modules or os.environ.get("HAT_KERAS_DEBUG"):
-        return
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-                import tensorflow_text  # noqa: F401
-            except ImportError:
-                pass  # reported where it is needed, with fd 2 back
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _print_description(model):
@@ -194,7 +176,7 @@ def build_parser():
 
 
 def main(argv=None, parser=None):
-    _quiet_tf()  # before the subcommand modules import TensorFlow
+    _quiet_tf()
     parser = parser or build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -35,3 +35,19 @@ def test_runtime_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err
     assert build_parser().prog == "hat-keras"
+
+
+def test_the_command_prints_no_framework_start_up_lines(fixtures_dir):
+    """TensorFlow's C++ start-up lines (absl notice, CUDA probe) stay out of what a user sees."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "hat_keras.cli", "info", str(fixtures_dir / "tiny-e2" / "mlm")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "layout from keys" in proc.stdout
+    noise = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+             if "absl::InitializeLog" in ln or "cudart_stub" in ln or ln.startswith(("I0000", "E0000", "W0000"))]
+    assert not noise, noise

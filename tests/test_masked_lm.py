@@ -1,7 +1,7 @@
 """HATMaskedLM: masked-LM logits at the chosen positions = LayerNorm(gelu(dense(h))) @ E^T + b (numpy)."""
 import numpy as np
 
-from hat_keras import HATMaskedLM, HATMaskedLMPreprocessor
+from hat_keras import HATMaskedLM, HATMaskedLMPreprocessor, compat
 from hat_keras.models.masked_lm import all_positions
 
 import numpy_reference as ref
@@ -15,9 +15,10 @@ def test_masked_lm(tmp_path):
     model = HATMaskedLM(tiny_backbone())
     run_task_test(model, (x, y, w), (4, 4, len(TINY_VOCAB)), tmp_path)
     full = {**x, "mask_positions": all_positions(x["token_ids"])}
-    h = np.asarray(model.backbone(x)["sequence_output"], np.float64)
-    head = model.masked_lm_head
-    dense, norm, bias = (head._intermediate_dense, head._intermediate_layer_norm, np.asarray(head._bias))
+    encoder_inputs = {k: x[k] for k in ("token_ids", "padding_mask", "segment_ids")}
+    h = np.asarray(model.backbone(encoder_inputs)["sequence_output"], np.float64)
+    dense, norm, bias = compat.masked_lm_head_parts(model.masked_lm_head)
+    bias = np.asarray(bias)
     wd, bd = (np.asarray(v, np.float64) for v in dense.weights)
     z = h @ wd + bd
     z = ref.layer_norm(0.5 * z * (1 + ref.erf(z / np.sqrt(2))), norm, model.backbone.layer_norm_epsilon)

@@ -43,6 +43,7 @@ def test_predict_agrees_across_formats(quickstart, tmp_path, capsys):
                         ("tflite", out / "export_tflite" / "model.tflite")):
         assert main(["predict", str(model), str(doc), "--json"]) == 0
         results[name] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert all(list(v["probabilities"]) == ["mainstream", "hyperpartisan"] for v in results.values())
     probs = {k: np.array(list(v["probabilities"].values())) for k, v in results.items()}
     np.testing.assert_allclose(probs["saved_model"], probs["keras"], atol=1e-4)
     np.testing.assert_allclose(probs["tflite"], probs["keras"], atol=0.05)  # dynamic-range int8 weights

@@ -59,8 +59,8 @@ class HATTransformerBlock(keras.layers.Layer):
         self.attention_probs_dropout = keras.layers.Dropout(attention_dropout, dtype=dt)
         self.hidden_dropout = keras.layers.Dropout(dropout, dtype=dt)
 
-    def build(self, input_shape, bias_shape=None):
-        shape = tuple(input_shape)
+    def build(self, x_shape, attention_bias_shape=None):
+        shape = tuple(x_shape)
         self.qkv_dense.build(shape)
         self.output_dense.build(shape)
         self.attention_layer_norm.build(shape)
