@@ -31,7 +31,8 @@ def with_mask_value(model, mask_value):
     return clone
 
 
-def _fixed_saved_model(model, directory, sequence_length, batch_size=1):
+def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=False):
+    """`explain`: a second output, the segments' contributions (`hat_keras.explain`)."""
     import keras
     import tensorflow as tf
     archive = keras.export.ExportArchive()
@@ -40,21 +41,26 @@ def _fixed_saved_model(model, directory, sequence_length, batch_size=1):
             "padding_mask": tf.TensorSpec((batch_size, sequence_length), tf.int32, name="padding_mask")}
 
     def serve(inputs):
-        return {"logits": tf.cast(model({"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
-                                        training=False), tf.float32)}
+        x = {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]}
+        if explain:
+            from hat_keras.explain import CONTRIBUTIONS, classify_with_contributions
+            logits, contributions = classify_with_contributions(model, x)
+            return {"logits": logits, CONTRIBUTIONS: contributions}
+        return {"logits": tf.cast(model(x, training=False), tf.float32)}
 
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
     archive.write_out(directory, verbose=False)
 
 
 def convert(model, sequence_length, quantize=None, calibration=None, batch_size=1, int8_float_ops=INT8_FLOAT_OPS,
-            log=print):
-    """Keras model -> tflite bytes (builtin ops only). `calibration`: Samples for int8."""
+            log=print, explain=False):
+    """Keras model -> tflite bytes (builtin ops only). `calibration`: Samples for int8; `explain`: add the
+    `segment_contributions` output."""
     import tensorflow as tf
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"quantize={quantize!r}; choose one of float16, dynamic, int8")
     with tempfile.TemporaryDirectory() as tmp:
-        _fixed_saved_model(model, tmp, sequence_length, batch_size)
+        _fixed_saved_model(model, tmp, sequence_length, batch_size, explain)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize in ("float16", "dynamic", "int8"):
