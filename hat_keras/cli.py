@@ -129,7 +129,7 @@ def cmd_predict(args):
     _quiet_tf()
     from hat_keras.predict import predict_files
 
-    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation)
+    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation, explain=args.explain)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -167,6 +167,9 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per document")
     p.add_argument("--segmentation", choices=["uniform", "sentences"], default=None,
                    help="how documents are cut into segments (default: the model's)")
+    p.add_argument("--explain", action="store_true",
+                   help="also each segment's contribution to the decision (max pooling: share of pooled features; "
+                        "attentive: attention weight) and its text")
     p.set_defaults(func=cmd_predict)
 
     for module, hook in (("hat_keras.training.cli", "add_train_parsers"),
