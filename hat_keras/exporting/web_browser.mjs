@@ -95,10 +95,14 @@ try {
         const dt = new DataTransfer();
         dt.items.add(new File([text], name, { type: "text/plain" }));
         const area = document.getElementById("text");
+        const status = document.getElementById("status");
+        status.textContent = "";
+        status.classList.remove("error");
         area.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
       }, { name: step.name, repeatText: step.repeat_text, bytes: step.bytes });
-      await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Classified") ||
-                                       document.getElementById("status").classList.contains("error"), null, { timeout });
+      await page.waitForFunction((name) => document.getElementById("status").textContent === `Classified ${name}.` ||
+                                           document.getElementById("status").classList.contains("error"),
+                                 step.name, { timeout });
       result.steps.push({ do: "drop", wallMs: Date.now() - t0, textLength: await page.evaluate(() => document.getElementById("text").value.length),
                           ...(await pageState(page)) });
     } else {
