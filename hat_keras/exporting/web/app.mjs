@@ -68,7 +68,9 @@ async function loadModel(web) {
       throw new PageError(`${web.model}: input ${d.name} has shape [${Array.from(d.shape)}], expected [${web.input_shape}]`);
     }
   }
-  return { model, threads, size: bytes.length };
+  // The thread count LiteRT.js compiled with (1 unless the page is cross-origin isolated).
+  const numThreads = threads ? (model.options?.cpuOptions?.numThreads ?? navigator.hardwareConcurrency) : 1;
+  return { model, threads: numThreads, size: bytes.length };
 }
 
 async function init() {
@@ -78,12 +80,12 @@ async function init() {
   const { model, threads, size } = await loadModel(web);
   Object.assign(state, { web, tokenizer, model });
   state.info = { labels: web.labels, segmentation: web.segmentation, pooling: web.pooling,
-                 quantization: web.quantization, threads: threads ? navigator.hardwareConcurrency : 1,
+                 quantization: web.quantization, threads,
                  crossOriginIsolated: self.crossOriginIsolated, modelBytes: size, litertjs: web.litertjs,
                  sequenceLength: tokenizer.sequenceLength };
   $("model-info").textContent = `${web.name} · ${web.labels.length} classes · ${web.max_sentences} segments × ` +
     `${web.max_sentence_length} tokens (${web.segmentation}) · ${web.quantization} model, ${formatBytes(size)} · ` +
-    `LiteRT.js ${web.litertjs}, WebAssembly, ${threads ? `${navigator.hardwareConcurrency} threads` : "1 thread"}`;
+    `LiteRT.js ${web.litertjs}, WebAssembly, ${threads > 1 ? `${threads} threads` : "1 thread"}`;
   $("segments-how").textContent = `— ${HOW[web.pooling] || "contribution of each segment"}`;
   $("classify").disabled = false;
   setStatus("Ready.");
