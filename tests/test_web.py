@@ -58,7 +58,7 @@ def test_web_export_files_and_report(web_fp32):
     from hat_keras.exporting.tflite import interpreter
     out, report, source, _, _ = web_fp32
     for name in ("index.html", "app.mjs", "style.css", "tokenizer.mjs", "tokenize.mjs", "unicode_tables.mjs",
-                 "model.tflite", "config.json", "vocab.txt", "labels.txt", "web.json", "export_report.json",
+                 "model.tflite", "config.json", "vocab.txt", "labels.txt", "web.json", "export_report.json", "serve.py",
                  "litert/core/index.js", "litert/wasm-utils/index.js", "litert/NOTICE.txt",
                  "litert/wasm/litert_wasm_internal.wasm", "litert/wasm/litert_wasm_threaded_internal.wasm",
                  "litert/wasm/litert_wasm_compat_internal.wasm"):

@@ -4,6 +4,7 @@
   index.html, app.mjs, style.css        the page
   tokenizer.mjs, unicode_tables.mjs     the JavaScript HAT tokenizer (the Python HATTokenizer's ids)
   tokenize.mjs                          the same tokenizer as a Node command (`--model-dir OUT`)
+  serve.py                              a 127.0.0.1 server that makes the page cross-origin isolated
   model.tflite                          fixed [1, N*K] inputs; outputs `logits` and `segment_contributions`
   config.json, vocab.txt (+ tokenizer_config.json, special_tokens_map.json), labels.txt, web.json
   litert/                               LiteRT.js runtime files copied from the npm package @litertjs/core
@@ -144,6 +145,7 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, calibra
         from hat_keras.exporting import web_unicode
         for name in APP_FILES:
             shutil.copy(os.path.join(APP_DIR, name), os.path.join(tmp, name))
+        shutil.copy(os.path.join(os.path.dirname(APP_DIR), "web_server.py"), os.path.join(tmp, "serve.py"))
         web_unicode.write(os.path.join(tmp, "unicode_tables.mjs"))  # this Python's tables, as its tokenizer
         shutil.copy(source.vocab_path, os.path.join(tmp, "vocab.txt"))
         tok_files = ["vocab.txt"]
@@ -182,6 +184,6 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, calibra
     report = verified_export(out_dir, artifact, write, run, source, samples, tolerance, "web", quantize, log=log,
                              files=written)
     report["page"] = os.path.join(report["artifact_path"].rsplit(os.sep, 1)[0], "index.html")
-    log(f"[export] web app: {report['page']} (serve the folder: python -m hat_keras.exporting.web_server "
-        f"{os.path.dirname(report['page'])})")
+    log(f"[export] web app: {report['page']} (serve it: python {os.path.join(os.path.dirname(report['page']), 'serve.py')}"
+        ", then open http://127.0.0.1:8000/)")
     return report
