@@ -45,6 +45,11 @@ def web_dynamic(tiny, fixtures_dir, tmp_path_factory):
     return out, report, source, TextEncoder(source, "uniform"), texts + TEXTS_EXTRA
 
 
+def source_checkpoint():
+    from conftest import FIXTURES
+    return FIXTURES / "tiny-e2" / "seqcls-max"
+
+
 def python_litert(out, encoder, texts):
     from hat_keras.exporting.tflite import run_signature
     enc = encoder.encode(texts)
@@ -106,6 +111,14 @@ def test_predict_explain_on_the_web_model(web_fp32, tmp_path):
     probs = np.exp(logits[0]) / np.exp(logits[0]).sum()
     np.testing.assert_allclose(list(row["probabilities"].values()), probs, atol=1e-5)
     assert any(s["text"] for s in row["segments"]) and json.loads(lines[0])["segments"] == row["segments"]
+    # The Keras path (a checkpoint folder with its vocabulary) reports the same numbers and segment texts.
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(source_checkpoint(), ckpt)
+    shutil.copy(source.vocab_path, ckpt / "vocab.txt")
+    keras_row = predict_files(str(ckpt), [str(doc)], explain=True, segmentation="sentences", out=lines.append)[0]
+    np.testing.assert_allclose([s["contribution"] for s in keras_row["segments"]], got, atol=1e-5)
+    assert [s["text"] for s in keras_row["segments"]] == [s["text"] for s in row["segments"]]
+    assert lines[-4].startswith("  segment 1\t")
 
 
 def test_web_export_refuses_what_the_page_cannot_do(tiny, tmp_path):
