@@ -109,7 +109,7 @@ def cmd_extend_context(args):
 def cmd_predict(args):
     from hat_keras.predict import predict_files
 
-    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation)
+    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation, explain=args.explain)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -147,6 +147,9 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object per document")
     p.add_argument("--segmentation", choices=["uniform", "sentences"], default=None,
                    help="how documents are cut into segments (default: the model's)")
+    p.add_argument("--explain", action="store_true",
+                   help="also each segment's contribution to the decision (max pooling: share of pooled features; "
+                        "attentive: attention weight) and its text")
     p.set_defaults(func=cmd_predict)
 
     from hat_keras.context import FILLS

@@ -34,14 +34,26 @@ def _saved_model_dir(path):
 
 
 class Classifier:
-    """`Classifier.load(path)(texts) -> (labels, probabilities)` for any supported artifact."""
+    """`Classifier.load(path)(texts) -> (labels, probabilities)` for any supported artifact.
 
-    def __init__(self, run, labels, kind):
-        self._run, self.labels, self.kind = run, list(labels), kind
+    `explain(texts)` also returns each segment's contribution (`hat_keras.explain`) and text, where the
+    artifact can give them (`.keras`/checkpoints, and the web export's `.tflite`)."""
+
+    def __init__(self, run, labels, kind, explain=None):
+        self._run, self.labels, self.kind, self._explain = run, list(labels), kind, explain
 
     def __call__(self, texts):
         probs = np.asarray(self._run(list(texts)), dtype=np.float32)
         return [self.labels[i] for i in probs.argmax(-1)], probs
+
+    def explain(self, texts):
+        """(labels, probabilities (B, C), contributions (B, N), segment texts: B lists of N strings)."""
+        if self._explain is None:
+            raise PredictError(f"--explain needs a .keras file, a checkpoint or the web export's model.tflite "
+                               f"(this {self.kind} model has no segment contributions)")
+        probs, contributions, segments = self._explain(list(texts))
+        probs = np.asarray(probs, np.float32)
+        return [self.labels[i] for i in probs.argmax(-1)], probs, np.asarray(contributions, np.float32), segments
 
     @classmethod
     def load(cls, path, segmentation=None):
@@ -62,7 +74,17 @@ class Classifier:
             runner = TFLiteTextClassifier(path)
         except Exception as e:  # a .tflite without the bundled vocabulary/labels
             raise PredictError(f"{path}: not a hat-keras .tflite with bundled vocabulary and labels ({e})") from None
-        return cls(runner, runner.labels, "tflite")
+        explain = None
+        if "segment_contributions" in runner.info.get("outputs", []):
+            def explain(texts):
+                enc = runner.encode(texts)
+                outs = [runner.runner(token_ids=enc["token_ids"][i:i + 1], padding_mask=enc["padding_mask"][i:i + 1])
+                        for i in range(len(texts))]
+                logits = np.concatenate([o["logits"] for o in outs])
+                return (_softmax(logits), np.concatenate([o["segment_contributions"] for o in outs]),
+                        _segment_texts(runner.tokenizer, enc, runner.info["max_sentences"],
+                                       runner.info["max_sentence_length"]))
+        return cls(runner, runner.labels, "tflite", explain)
 
     @classmethod
     def _saved_model(cls, path):
@@ -96,15 +118,45 @@ class Classifier:
         if segmentation:
             pre.segmentation = segmentation
 
-        def run(texts):
-            logits = np.asarray(model.predict(texts, verbose=0))  # the attached preprocessor tokenizes
+        def activate(logits):
             return 1 / (1 + np.exp(-logits)) if getattr(model, "problem_type", "") == "multi_label_classification" \
                 else _softmax(logits)
 
-        return cls(run, _labels_of(model, model.num_classes), "keras")
+        def run(texts):
+            return activate(np.asarray(model.predict(texts, verbose=0)))  # the attached preprocessor tokenizes
+
+        def explain(texts):
+            from hat_keras.explain import classify_with_contributions
+            x = pre(texts)
+            logits, contributions = classify_with_contributions(model, x)
+            return (activate(np.asarray(logits)), np.asarray(contributions),
+                    _segment_texts(pre.tokenizer, x, model.backbone.max_segments, model.backbone.segment_length))
+
+        return cls(run, _labels_of(model, model.num_classes), "keras", explain)
 
 
-def predict_files(model_path, files, as_json=False, segmentation=None, out=print):
+def _segment_texts(tokenizer, encoded, num_segments, segment_length):
+    """Per document, each segment's WordPiece tokens joined back into text ("" for a padding segment)."""
+    vocab = tokenizer.get_vocabulary()
+    ids = np.asarray(encoded["token_ids"]).reshape(-1, num_segments, segment_length)
+    mask = np.asarray(encoded["padding_mask"]).reshape(-1, num_segments, segment_length)
+    out = []
+    for doc_ids, doc_mask in zip(ids, mask):
+        texts = []
+        for seg_ids, seg_mask in zip(doc_ids, doc_mask):
+            words = []
+            for i in seg_ids[1:][seg_mask[1:] > 0]:
+                token = vocab[int(i)]
+                if token.startswith("##") and words:
+                    words[-1] += token[2:]
+                else:
+                    words.append(token)
+            texts.append(" ".join(words))
+        out.append(texts)
+    return out
+
+
+def predict_files(model_path, files, as_json=False, segmentation=None, out=print, explain=False):
     texts = []
     for f in files:
         if not os.path.isfile(f):
@@ -112,13 +164,22 @@ def predict_files(model_path, files, as_json=False, segmentation=None, out=print
         with open(f, encoding="utf-8", errors="replace") as fh:
             texts.append(fh.read())
     clf = Classifier.load(model_path, segmentation)
-    labels, probs = clf(texts)
+    if explain:
+        labels, probs, contributions, segments = clf.explain(texts)
+    else:
+        labels, probs = clf(texts)
     results = []
-    for f, label, p in zip(files, labels, probs):
+    for d, (f, label, p) in enumerate(zip(files, labels, probs)):
         row = {"file": f, "label": label, "probabilities": {n: round(float(v), 6) for n, v in zip(clf.labels, p)}}
+        if explain:
+            row["segments"] = [{"contribution": round(float(c), 6), "text": t}
+                               for c, t in zip(contributions[d], segments[d])]
         results.append(row)
         if as_json:
             out(json.dumps(row))
         else:
             out(f"{f}\t{label}\t" + "  ".join(f"{n}={v:.4f}" for n, v in row["probabilities"].items()))
+            for i, seg in enumerate(row.get("segments", [])):
+                text = seg["text"] or "(padding)"
+                out(f"  segment {i + 1}\t{100 * seg['contribution']:5.1f}%\t{text[:100]}")
     return results

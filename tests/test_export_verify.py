@@ -85,7 +85,7 @@ def test_cli(fixtures_dir, tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x"), "--format", "onnx"]) == 1
     assert "no such model" in capsys.readouterr().err
     assert main(["export", model, str(tmp_path / "y"), "--format", "keras", "--quantize", "int8"]) == 1
-    assert "tflite only" in capsys.readouterr().err
+    assert "tflite and web only" in capsys.readouterr().err
     assert main(["export", model, str(tmp_path / "z"), "--format", "tflite", "--quantize", "int8"]) == 1
     assert "calibration" in capsys.readouterr().err
     with pytest.raises(SystemExit):

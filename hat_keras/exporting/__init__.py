@@ -3,7 +3,7 @@ from hat_keras.exporting.source import ExportError, ExportSource, make_source  #
 from hat_keras.exporting.verify import (REPORT_NAME, TOLERANCES, ExportVerificationError,  # noqa: F401
                                         Samples, synthetic_documents, text_documents)
 
-FORMATS = ("keras", "saved_model", "tflite", "onnx")
+FORMATS = ("keras", "saved_model", "tflite", "onnx", "web")
 
 
 def _log_default(msg):
@@ -12,17 +12,21 @@ def _log_default(msg):
 
 def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenizer=None, name="hat", version=1,
                  sample_texts=None, calibration_texts=None, num_samples=16, tolerance=None, segmentation=None,
-                 int8_mask_value="default", int8_float_ops="default", log=_log_default):
+                 int8_mask_value="default", int8_float_ops="default", litertjs=None, log=_log_default):
     """Export `model` (object, `.keras` file, checkpoint or preset folder) to `out_dir` and verify it.
 
+    `web` writes a static page on LiteRT.js; its quantize defaults to "dynamic" (pass "float32" for none).
     Returns the export report (also written as `out_dir/export_report.json`); raises ExportVerificationError
     (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`.
     """
     from hat_keras.exporting import text as text_mod
     if format not in FORMATS:
         raise ExportError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
-    if quantize is not None and format != "tflite":
-        raise ExportError(f"--quantize applies to tflite only (got format={format})")
+    if quantize is not None and format not in ("tflite", "web"):
+        raise ExportError(f"--quantize applies to tflite and web only (got format={format})")
+    if format == "web" and quantize is None:
+        from hat_keras.exporting.web import DEFAULT_QUANTIZE
+        quantize = DEFAULT_QUANTIZE
     if quantize == "float32":
         quantize = None
     source = model if isinstance(model, ExportSource) else make_source(model, labels=labels, tokenizer=tokenizer,
@@ -54,6 +58,10 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
                               "--num-samples)")
         calibration = text_documents(encoder, texts)
     kw = {}
+    if format == "web":
+        from hat_keras.exporting.web import export_web
+        return export_web(source, out_dir, quantize, samples, calibration, tolerance, encoder=encoder,
+                          litertjs=litertjs, log=log)
     if int8_mask_value != "default":
         kw["int8_mask_value"] = int8_mask_value
     if int8_float_ops != "default":

@@ -1,4 +1,4 @@
-"""`hat-keras export MODEL --format keras|saved_model|tflite|onnx [--quantize ...] OUT`."""
+"""`hat-keras export MODEL --format keras|saved_model|tflite|onnx|web [--quantize ...] OUT`."""
 import json
 import sys
 
@@ -7,13 +7,15 @@ from hat_keras.exporting import FORMATS
 
 def add_export_parser(subparsers):
     p = subparsers.add_parser(
-        "export", help="export a classifier (keras, saved_model, tflite, onnx) and verify it",
+        "export", help="export a classifier (keras, saved_model, tflite, onnx, web) and verify it",
         description="Export a HAT document classifier and verify the artifact against the Keras model. "
-                    "OUT receives the artifact and export_report.json (saved_model: OUT/NAME/VERSION/).")
+                    "OUT receives the artifact and export_report.json (saved_model: OUT/NAME/VERSION/; "
+                    "web: a static page, OUT/index.html, on LiteRT.js).")
     p.add_argument("model", metavar="MODEL", help=".keras file, checkpoint folder (config.json) or Keras preset folder")
     p.add_argument("out", metavar="OUT", help="output folder")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--quantize", choices=("float16", "dynamic", "int8"), default=None, help="tflite only")
+    p.add_argument("--quantize", choices=("float32", "float16", "dynamic", "int8"), default=None,
+                   help="tflite (default float32) and web (default dynamic)")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder with vocab.txt (default: MODEL's folder)")
     p.add_argument("--labels", default=None, help="labels.txt, one class name per line (default: config id2label)")
     p.add_argument("--segmentation", choices=("uniform", "sentences", "presegmented"), default=None,
@@ -22,6 +24,9 @@ def add_export_parser(subparsers):
     p.add_argument("--num-samples", type=int, default=16)
     p.add_argument("--calibration", default=None, help="int8 calibration documents (.jsonl or .txt)")
     p.add_argument("--num-calibration", type=int, default=64)
+    p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
+                   help="web: where the npm package @litertjs/core is installed (default: node_modules here or "
+                        "in the hat-keras checkout)")
     p.add_argument("--name", default="hat", help="saved_model: model name (OUT/NAME/VERSION)")
     p.add_argument("--version", default="1", help="saved_model: integer version")
     p.add_argument("--max-abs-diff", type=float, default=None, help="override the max-abs-diff tolerance")
@@ -39,7 +44,9 @@ def run_export(args):
         calibration = read_texts(args.calibration, args.num_calibration)[0] if args.calibration else None
         tolerance = None
         if args.max_abs_diff is not None or args.min_agreement is not None:
-            tolerance = dict(TOLERANCES[args.quantize])
+            key = None if args.quantize == "float32" else (
+                args.quantize or ("dynamic" if args.format == "web" else None))
+            tolerance = dict(TOLERANCES[key])
             if args.max_abs_diff is not None:
                 tolerance["max_abs_diff"] = args.max_abs_diff
             if args.min_agreement is not None:
@@ -47,7 +54,7 @@ def run_export(args):
         report = export_model(args.model, args.out, args.format, args.quantize, labels=args.labels,
                               tokenizer=args.tokenizer, name=args.name, version=args.version,
                               sample_texts=samples, calibration_texts=calibration, num_samples=args.num_samples,
-                              tolerance=tolerance, segmentation=args.segmentation)
+                              tolerance=tolerance, segmentation=args.segmentation, litertjs=args.litertjs)
     except (ExportError, OSError, ValueError) as e:
         print(f"hat-keras export: error: {e}", file=sys.stderr)
         report = getattr(e, "report", None)

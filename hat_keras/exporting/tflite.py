@@ -31,7 +31,8 @@ def with_mask_value(model, mask_value):
     return clone
 
 
-def _fixed_saved_model(model, directory, sequence_length, batch_size=1):
+def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=False):
+    """`explain`: a second output, the segments' contributions (`hat_keras.explain`)."""
     import keras
     import tensorflow as tf
     archive = keras.export.ExportArchive()
@@ -40,21 +41,26 @@ def _fixed_saved_model(model, directory, sequence_length, batch_size=1):
             "padding_mask": tf.TensorSpec((batch_size, sequence_length), tf.int32, name="padding_mask")}
 
     def serve(inputs):
-        return {"logits": tf.cast(model({"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
-                                        training=False), tf.float32)}
+        x = {"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]}
+        if explain:
+            from hat_keras.explain import CONTRIBUTIONS, classify_with_contributions
+            logits, contributions = classify_with_contributions(model, x)
+            return {"logits": logits, CONTRIBUTIONS: contributions}
+        return {"logits": tf.cast(model(x, training=False), tf.float32)}
 
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
     archive.write_out(directory, verbose=False)
 
 
 def convert(model, sequence_length, quantize=None, calibration=None, batch_size=1, int8_float_ops=INT8_FLOAT_OPS,
-            log=print):
-    """Keras model -> tflite bytes (builtin ops only). `calibration`: Samples for int8."""
+            log=print, explain=False):
+    """Keras model -> tflite bytes (builtin ops only). `calibration`: Samples for int8; `explain`: add the
+    `segment_contributions` output."""
     import tensorflow as tf
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"quantize={quantize!r}; choose one of float16, dynamic, int8")
     with tempfile.TemporaryDirectory() as tmp:
-        _fixed_saved_model(model, tmp, sequence_length, batch_size)
+        _fixed_saved_model(model, tmp, sequence_length, batch_size, explain)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize in ("float16", "dynamic", "int8"):
@@ -102,11 +108,11 @@ def interpreter(path, threads=2):
     return it
 
 
-def run_tflite(path, token_ids, padding_mask, threads=2):
-    """Logits and per-document seconds (batch 1) on the standalone LiteRT runtime."""
+def run_signature(path, token_ids, padding_mask, threads=2):
+    """Every output of `serving_default` ({name: (B, ...) float32}) and per-document seconds (batch 1)."""
     import time
     runner = interpreter(path, threads).get_signature_runner("serving_default")
-    logits, secs = [], []
+    outs, secs = {}, []
     for i in range(len(token_ids)):
         args = {"token_ids": token_ids[i:i + 1], "padding_mask": padding_mask[i:i + 1]}
         if i == 0:
@@ -114,8 +120,38 @@ def run_tflite(path, token_ids, padding_mask, threads=2):
         t = time.perf_counter()
         out = runner(**args)
         secs.append(time.perf_counter() - t)
-        logits.append(np.asarray(out["logits"], np.float32))
-    return np.concatenate(logits), secs
+        for name, value in out.items():
+            outs.setdefault(name, []).append(np.asarray(value, np.float32))
+    return {name: np.concatenate(v) for name, v in outs.items()}, secs
+
+
+def run_tflite(path, token_ids, padding_mask, threads=2):
+    """Logits and per-document seconds (batch 1) on the standalone LiteRT runtime."""
+    outs, secs = run_signature(path, token_ids, padding_mask, threads)
+    return outs["logits"], secs
+
+
+def write_tflite(source, path, quantize=None, calibration=None, int8_mask_value=INT8_MASK_VALUE,
+                 int8_float_ops=INT8_FLOAT_OPS, tokenizer_settings=None, explain=False, log=print):
+    """Convert, check for non-builtin ops, bundle the metadata and write `path`; returns report extras.
+    `explain`: a second output, `segment_contributions` (the web export's)."""
+    model, extra = source.model, {}
+    if quantize == "int8" and int8_mask_value is not None:
+        model = with_mask_value(source.model, int8_mask_value)
+        extra = {"int8_mask_value": int8_mask_value, "int8_float_ops": list(int8_float_ops or ())}
+    data = convert(model, source.sequence_length, quantize, calibration=calibration,
+                   int8_float_ops=int8_float_ops, log=log, explain=explain)
+    ops = metadata.operators(data)
+    flex = [o for o in ops if o.startswith("CUSTOM")]
+    if flex:
+        raise ExportError(f"TFLite model needs non-builtin ops {flex}")
+    outputs = ["logits", "segment_contributions"] if explain else ["logits"]
+    info = {"format": "tflite", "quantization": quantize or "float32", "inputs": ["token_ids", "padding_mask"],
+            "input_shape": [1, source.sequence_length], "outputs": outputs, **source.geometry(),
+            "labels": source.labels, "tokenizer": tokenizer_settings or {}}
+    with open(path, "wb") as f:
+        f.write(metadata.add_metadata(data, info, bundle_files(source)))
+    return {"ops": ops, "runtime": "ai_edge_litert.Interpreter", "threads": 2, **extra}
 
 
 def export_tflite(source, out_dir, quantize=None, samples=None, calibration=None, tolerance=None,
@@ -130,22 +166,8 @@ def export_tflite(source, out_dir, quantize=None, samples=None, calibration=None
                           "use a bounded int8_mask_value such as -30")
 
     def write(tmp):
-        model, extra = source.model, {}
-        if quantize == "int8" and int8_mask_value is not None:
-            model = with_mask_value(source.model, int8_mask_value)
-            extra = {"int8_mask_value": int8_mask_value, "int8_float_ops": list(int8_float_ops or ())}
-        data = convert(model, source.sequence_length, quantize, calibration=calibration,
-                       int8_float_ops=int8_float_ops, log=log)
-        ops = metadata.operators(data)
-        flex = [o for o in ops if o.startswith("CUSTOM")]
-        if flex:
-            raise ExportError(f"TFLite model needs non-builtin ops {flex}")
-        info = {"format": "tflite", "quantization": quantize or "float32", "inputs": ["token_ids", "padding_mask"],
-                "input_shape": [1, source.sequence_length], "outputs": ["logits"], **source.geometry(),
-                "labels": source.labels, "tokenizer": tokenizer_settings or {}}
-        with open(os.path.join(tmp, artifact), "wb") as f:
-            f.write(metadata.add_metadata(data, info, bundle_files(source)))
-        return {"ops": ops, "runtime": "ai_edge_litert.Interpreter", "threads": 2, **extra}
+        return write_tflite(source, os.path.join(tmp, artifact), quantize, calibration, int8_mask_value,
+                            int8_float_ops, tokenizer_settings, log=log)
 
     def run(path, samples):
         logits, secs = run_tflite(path, samples.token_ids, samples.padding_mask)

@@ -117,8 +117,9 @@ def path_size(path):
 
 
 def verified_export(out_dir, artifact, write, run, source, samples, tolerance, fmt, quantize=None, log=print,
-                    extra=None):
-    """Write into a hidden sibling folder, run, compare, then move `artifact` and the report into `out_dir`.
+                    extra=None, files=()):
+    """Write into a hidden sibling folder, run, compare, then move `artifact`, the report and `files` (other
+    names `write` put in the folder) into `out_dir`.
 
     write(tmp_dir) -> dict of report extras; run(artifact_path, samples) -> (logits, per-sample seconds, info).
     """
@@ -157,7 +158,7 @@ def verified_export(out_dir, artifact, write, run, source, samples, tolerance, f
                                           + "; ".join(failures), report)
         write_json(os.path.join(tmp, REPORT_NAME), report)
         os.makedirs(out_dir, exist_ok=True)
-        for name in (artifact, REPORT_NAME):
+        for name in (artifact, REPORT_NAME, *files):
             dst = os.path.join(out_dir, name)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             if os.path.isdir(dst):
