@@ -36,7 +36,9 @@ class TextEncoder:
     def __init__(self, source, segmentation=None):
         if source.tokenizer_dir is None:
             raise ValueError("no tokenizer: pass a tokenizer folder (with vocab.txt) to export raw-text endpoints")
+        from hat_keras.tokenization import check_vocabulary_size
         self.tokenizer = load_tokenizer(source.tokenizer_dir, source.max_segments, source.segment_length)
+        check_vocabulary_size(self.tokenizer, source.backbone.vocabulary_size, source.tokenizer_dir)
         self.segmentation = segmentation or self.tokenizer.segmentation
         self.source = source
 

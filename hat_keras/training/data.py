@@ -241,8 +241,11 @@ def _read_folder(path, labelled):
 def _sidecar_labels(path):
     side = path + ".labels.json"
     if tf.io.gfile.exists(side):
-        with tf.io.gfile.GFile(side) as f:
-            return json.load(f)
+        try:
+            with tf.io.gfile.GFile(side) as f:
+                return json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{side}: not valid JSON ({e})") from None
     return None
 
 

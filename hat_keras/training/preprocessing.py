@@ -52,6 +52,7 @@ def text_preprocessor(task, model_dir, backbone, **kwargs):
     from hat_keras import tokenization
 
     tokenizer = load_tokenizer(model_dir)
+    tokenization.check_vocabulary_size(tokenizer, backbone.vocabulary_size, model_dir)
     cls = tokenization.HATMaskedLMPreprocessor if task == "mlm" else tokenization.HATTextClassifierPreprocessor
     return _construct(cls, tokenizer, backbone, **kwargs)
 
