@@ -154,8 +154,8 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     _set_precision(args.precision)
     label_field = args.label_field if task == "classify" else None
     train_ex = examples or hd.read_examples(args.train_data, args.text_field, label_field)
-    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True)
-               if args.eval_data else None)
+    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True,
+                                label_kind_of=train_ex.label_kind) if args.eval_data else None)
     multi = train_ex.multi_label
     num_classes = train_ex.num_classes or args.num_labels
     if task == "classify" and model_fn is None and not num_classes:
