@@ -90,9 +90,9 @@ def bundle_files(source):
     files = {"labels.txt": ("\n".join(source.labels) + "\n").encode("utf-8"),
              "hat_export.json": json.dumps({**source.geometry(), "labels": source.labels}, indent=2).encode("utf-8"),
              "config.json": json.dumps(source.hf_config(), indent=2).encode("utf-8")}
-    if source.vocab_path:
-        with open(source.vocab_path, "rb") as f:
-            files["vocab.txt"] = f.read()
+    if source.tokenizer_dir:
+        from hat_keras.exporting.text import tokenizer_files
+        files.update(tokenizer_files(source.tokenizer_dir))
     return files
 
 
