@@ -69,8 +69,11 @@ def _read_safetensors(path):
             for k in f.keys():
                 try:
                     state[k] = f.get_tensor(k)
-                except TypeError:  # numpy has no bfloat16
+                except TypeError:  # numpy without ml_dtypes registered has no bfloat16
                     bfloat16.append(k)
+                    continue
+                if state[k].dtype.name == "bfloat16":
+                    state[k] = state[k].astype(np.float32)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e}); truncated or not a weights file?") \
             from None
