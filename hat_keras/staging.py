@@ -87,6 +87,7 @@ class Staging:
 
     def __init__(self, out, overwrite=False):
         self.out = os.path.abspath(os.fspath(out))
+        self.overwrite = overwrite
         check_destination(self.out, overwrite)
         parent = os.path.dirname(self.out)
         os.makedirs(parent, exist_ok=True)
@@ -123,6 +124,7 @@ class Staging:
 
     def commit(self):
         """Put `path` in place of OUT (the old OUT, if any, ends in the partial folder and is deleted)."""
+        check_destination(self.out, self.overwrite)  # again: another process may have written OUT meanwhile
         if not os.path.lexists(self.out):
             os.rename(self.path, self.out)
         else:
