@@ -109,7 +109,7 @@ def main(argv=None):
         try:
             r = export_model(source, out_root / name, fmt, q, sample_texts=texts + calib, num_samples=len(texts),
                              calibration_texts=calib if q == "int8" else None, segmentation="uniform",
-                             tolerance={"max_abs_diff": None, "min_agreement": 0.0}, log=log)
+                             tolerance={"max_abs_diff": None, "min_agreement": 0.0}, overwrite=True, log=log)
             rows.append({"variant": name, "size_mb": r["size_bytes"] / 1e6, "max_abs_diff": r["max_abs_diff"],
                          "agreement": r["prediction_agreement"], "latency_ms": r["latency_ms_batch1"]["median"],
                          "target": TARGETS[q], "runtime": r.get("runtime", "")})

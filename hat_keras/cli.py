@@ -23,6 +23,18 @@ def _quiet_tf():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
+def load_any_model(path, task=None, **overrides):
+    """A `.keras` file, a Keras preset folder or an HF-format checkpoint folder -> Keras model
+    (`hat_keras.load`; overrides left at their defaults are not passed)."""
+    import hat_keras
+
+    overrides = {k: v for k, v in overrides.items() if v not in (None, False)}
+    try:
+        return hat_keras.load(path, task=task, **overrides)
+    except hat_keras.ModelNotFound as e:
+        raise CLIError(str(e)) from None
+
+
 def _print_description(model):
     from hat_keras.convert import describe
 
@@ -37,15 +49,22 @@ def cmd_info(args):
     from hat_keras import HATConfig
     from hat_keras.convert import layout_from_keys, read_state_dict
 
-    if os.path.isdir(args.src) and not os.path.exists(os.path.join(args.src, "config.json")):
-        raise CLIError(f"{args.src}: no config.json")
-    if os.path.isdir(args.src) and "registered_name" not in open(os.path.join(args.src, "config.json")).read():
+    from hat_keras.loading import ModelNotFound, model_format
+
+    try:
+        kind = model_format(args.src)
+    except ModelNotFound as e:
+        raise CLIError(str(e)) from None
+    if kind == "hf":
         cfg = HATConfig.from_pretrained(args.src)
         print(f"{'config':>20}: {cfg!r}")
         print(f"{'architectures':>20}: {cfg.get('architectures')}")
         state = read_state_dict(args.src)
         print(f"{'tensors':>20}: {len(state)} ({sum(v.size for v in state.values()):,} values)")
         print(f"{'layout from keys':>20}: {layout_from_keys(state)}")
+        # Build it too: dtype, shape and key errors show here, as they would at convert or load time.
+        model = load_any_model(args.src)
+        print(f"{'check':>20}: loads as {type(model).__name__}")
         return
     model = hat_keras.load(args.src)
     _print_description(model)
@@ -53,44 +72,40 @@ def cmd_info(args):
 
 def cmd_convert(args):
     """HF checkpoint -> `.keras` file or Keras preset folder; nothing is left at DST on failure."""
-    import shutil
-
-    import hat_keras
-    import tempfile
-
+    _quiet_tf()
     from tqdm import tqdm
+
+    from hat_keras.staging import OutputExists, Staging, check_destination
 
     dst = os.fspath(args.dst)
     if not os.path.exists(args.src):
         raise CLIError(f"{args.src}: no such file or folder")
-    if os.path.exists(dst) and not args.overwrite:
-        raise CLIError(f"{dst} exists; pass --overwrite to replace it")
+    try:
+        check_destination(os.path.abspath(dst), args.overwrite)
+    except OutputExists as e:
+        raise CLIError(str(e)) from None
     steps = tqdm(total=3, desc="convert", unit="step", disable=args.quiet)
     steps.set_postfix_str("reading checkpoint")
-    model = hat_keras.load(args.src, task=args.task, pooling=args.pooling,
+    model = load_any_model(args.src, task=args.task, pooling=args.pooling,
                            use_segment_position_embeddings=args.head_semantics)
     steps.update()
     report = getattr(model, "load_report", None)
     steps.set_postfix_str("checking")
     steps.update()
-    parent = os.path.dirname(os.path.abspath(dst)) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".hat_convert_", dir=parent)
-    try:
-        steps.set_postfix_str("writing")
-        if dst.endswith(".keras"):
-            out = os.path.join(tmp, "model.keras")
-            model.save(out)
-        else:
-            out = os.path.join(tmp, "preset")
-            model.save_to_preset(out)
-        if os.path.exists(dst):
-            shutil.rmtree(dst) if os.path.isdir(dst) else os.remove(dst)
-        os.replace(out, dst)
-        steps.update()
+    try:  # built beside DST and put in place in one rename (nothing half-written, see hat_keras.staging)
+        with Staging(dst, args.overwrite) as staging:
+            steps.set_postfix_str("writing")
+            if dst.endswith(".keras"):
+                os.rmdir(staging.path)
+                model.save(staging.path + ".keras")
+                os.rename(staging.path + ".keras", staging.path)
+            else:
+                os.rmdir(staging.path)
+                model.save_to_preset(staging.path)
+            staging.commit()
+            steps.update()
     finally:
         steps.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     if report is not None:
         print(report.summary())
     _print_description(model)
@@ -109,7 +124,8 @@ def cmd_extend_context(args):
 def cmd_predict(args):
     from hat_keras.predict import predict_files
 
-    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation, explain=args.explain)
+    predict_files(args.model, args.files, as_json=args.json, segmentation=args.segmentation,
+                  encoding=args.encoding, skip_bad=args.skip_bad, explain=args.explain)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -150,6 +166,10 @@ def build_parser():
     p.add_argument("--explain", action="store_true",
                    help="also each segment's contribution to the decision (max pooling: share of pooled features; "
                         "attentive: attention weight) and its text")
+    p.add_argument("--encoding", default=None,
+                   help="text encoding of the files (default: from a byte-order mark, else UTF-8)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="classify the readable files and skip empty, binary or undecodable ones (exit 0)")
     p.set_defaults(func=cmd_predict)
 
     from hat_keras.context import FILLS

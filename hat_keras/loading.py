@@ -54,7 +54,7 @@ def load(path, task=None, **overrides):
     if kind == "keras":
         if overrides:
             raise TypeError(f"{path}: a .keras file takes no overrides ({sorted(overrides)})")
-        return keras.saving.load_model(path, compile=False)
+        return _checked(keras.saving.load_model(path, compile=False), path)
     if kind == "preset":
         import keras_hub
 
@@ -69,7 +69,18 @@ def load(path, task=None, **overrides):
         if task_cls is None:
             raise ModelNotFound(f"{task_file}: task class {name!r} is not registered (import the package that "
                                 "defines it)")
-        return task_cls.from_preset(path)
+        return _checked(task_cls.from_preset(path), path)
     from hat_keras.convert import from_pretrained
 
     return from_pretrained(path, task=task, **overrides)
+
+
+def _checked(model, path):
+    """A saved task whose tokenizer has more ids than its embedding table is refused at load time."""
+    tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
+    backbone = getattr(model, "backbone", None)
+    if tokenizer is not None and backbone is not None and hasattr(backbone, "vocabulary_size"):
+        from hat_keras.tokenization import check_vocabulary_size
+
+        check_vocabulary_size(tokenizer, backbone.vocabulary_size, path)
+    return model

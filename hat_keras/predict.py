@@ -3,6 +3,7 @@
 Each runs in its own runtime: Keras, TensorFlow (the SavedModel's `classify_text`, in-graph tokenization)
 and the LiteRT interpreter (host tokenizer from the vocabulary bundled inside the `.tflite`).
 """
+import codecs
 import json
 import os
 
@@ -156,13 +157,64 @@ def _segment_texts(tokenizer, encoded, num_segments, segment_length):
     return out
 
 
-def predict_files(model_path, files, as_json=False, segmentation=None, out=print, explain=False):
-    texts = []
+# Byte-order marks, longest first (UTF-32 LE starts with the UTF-16 LE mark).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def read_text_file(path, encoding=None):
+    """A document's text, or PredictError naming the file: missing, empty, binary (NUL bytes), or not
+    decodable. The encoding is `encoding` when given, else the file's byte-order mark, else UTF-8; nothing
+    is decoded with replacement characters."""
+    if not os.path.isfile(path):
+        raise PredictError(f"{path}: no such text file")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if not raw.strip():
+        raise PredictError(f"{path}: empty file (no text to classify)")
+    detected = next((enc for bom, enc in BOMS if raw.startswith(bom)), None)
+    enc = encoding or detected or "utf-8"
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as e:
+        binary = b"\0" in raw and detected is None
+        what = "binary file (NUL bytes), not text" if binary else \
+            f"not {enc} text (byte 0x{raw[e.start]:02x} at offset {e.start})"
+        raise PredictError(f"{path}: {what}; pass --encoding (e.g. latin-1, utf-16) if it is text") from None
+    if "\0" in text:
+        raise PredictError(f"{path}: binary file (NUL characters after decoding as {enc}), not text; pass "
+                           "--encoding if it is text in another encoding")
+    if not text.strip():
+        raise PredictError(f"{path}: empty file (no text to classify)")
+    return text
+
+
+def predict_files(model_path, files, as_json=False, segmentation=None, out=print, encoding=None, skip_bad=False,
+                  err=None, explain=False):
+    """Classify text files. Files that are not text get one error line each (`err`); without `skip_bad`
+    nothing is classified then and PredictError is raised, with it the other files are classified."""
+    import sys
+    err = err or (lambda msg: print(msg, file=sys.stderr))
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise PredictError(f"--encoding {encoding}: unknown encoding") from None
+    texts, good, bad = [], [], []
     for f in files:
-        if not os.path.isfile(f):
-            raise PredictError(f"{f}: no such text file")
-        with open(f, encoding="utf-8", errors="replace") as fh:
-            texts.append(fh.read())
+        try:
+            texts.append(read_text_file(f, encoding))
+            good.append(f)
+        except PredictError as e:
+            bad.append(str(e))
+    for msg in bad:
+        err(f"hat-keras predict: {'skipped' if skip_bad else 'error'}: {msg}")
+    if bad and not skip_bad:
+        raise PredictError(f"{len(bad)} of {len(files)} files are not readable text (see above); nothing was "
+                           "classified (--skip-bad classifies the others)")
+    if not good:
+        raise PredictError("no readable text file to classify")
+    files = good
     clf = Classifier.load(model_path, segmentation)
     if explain:
         labels, probs, contributions, segments = clf.explain(texts)

@@ -141,7 +141,7 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
         dst = os.path.join(out_dir, f"export_{fmt}")
         _log(f"exporting {fmt}{' (' + quant + ')' if quant else ''} and verifying it in its own runtime")
         reports[fmt] = export_model(model, dst, fmt, quant, labels=label_names, tokenizer=hf_dir,
-                                    sample_texts=sample, calibration_texts=sample, log=_log)
+                                    sample_texts=sample, calibration_texts=sample, overwrite=True, log=_log)
         print(json.dumps(reports[fmt], indent=2, default=str))
 
     # --- classify a long document on LiteRT --------------------------------------------------------

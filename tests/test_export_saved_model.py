@@ -22,7 +22,7 @@ def _client():
 
 @pytest.fixture(scope="module")
 def exported(fixtures_dir, data_dir, tmp_path_factory):
-    from hat_keras.exporting import export_model, text_documents
+    from hat_keras.exporting import export_model
     source, encoder, texts, _ = tiny_source(fixtures_dir, data_dir, tmp_path_factory)
     out = tmp_path_factory.mktemp("serving") / "models"
     report = export_model(source, out, "saved_model", sample_texts=texts, num_samples=len(texts),

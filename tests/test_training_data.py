@@ -1,5 +1,4 @@
 """Readers and tf.data pipelines: formats, labels, clear errors, static shapes, seeds, skip and shards."""
-import json
 
 import numpy as np
 import pytest
@@ -151,11 +150,50 @@ def test_read_labelled_rows(tmp_path):
     from hat_keras.training.data import DataError, read_labelled_rows
 
     path = tmp_path / "d.jsonl"
-    path.write_text('{"text": "a b", "label": "left"}\n\n{"text": "c", "label": 1.0}\n', encoding="utf-8")
-    assert read_labelled_rows(str(path)) == [("a b", "left"), ("c", 1)]
+    path.write_text('{"text": "a b", "label": "left"}\n\n{"text": "c", "label": "right"}\n', encoding="utf-8")
+    assert read_labelled_rows(str(path)) == [("a b", "left"), ("c", "right")]
+    path.write_text('{"text": "a b", "label": 0}\n{"text": "c", "label": 1.0}\n', encoding="utf-8")
+    assert read_labelled_rows(str(path)) == [("a b", 0), ("c", 1)]
+    path.write_text('{"text": "a b", "label": "left"}\n{"text": "c", "label": 1}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"d.jsonl:2: label field 'label' is 1 \(an integer\) but .*d.jsonl:1 has 'left'"):
+        read_labelled_rows(str(path))
     path.write_text('{"text": "a"}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"d.jsonl:1: no label field 'label'"):
         read_labelled_rows(str(path))
     path.write_text('{"text": "a", "label": 0}\nnot json\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"d.jsonl:2: not valid JSON"):
         read_labelled_rows(str(path))
+
+
+def test_one_label_type_per_field(tmp_path):
+    """"neg", "pos" and 1 (meaning pos) would be three classes; one `true` among them likewise: refused,
+    naming the file and line of the first label of the other type, whichever file it is in."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text('{"text": "x", "label": "neg"}\n{"text": "y", "label": "pos"}\n')
+    b.write_text('{"text": "z", "label": "pos"}\n{"text": "w", "label": 1}\n')
+    with pytest.raises(hd.DataError) as e:
+        hd.read_examples([a, b], label_field="label")
+    assert str(e.value).startswith(f"{b}:2: label field 'label' is 1 (an integer) but {a}:1 has 'neg' (a string)")
+    b.write_text('{"text": "z", "label": "pos"}\n{"text": "w", "label": true}\n')
+    with pytest.raises(hd.DataError, match=r"b.jsonl:2: label field 'label' is True \(a boolean\)"):
+        hd.read_examples([a, b], label_field="label")
+    b.write_text('{"text": "z", "label": 0}\n{"text": "w", "label": false}\n')
+    with pytest.raises(hd.DataError, match=r"b.jsonl:2: label field 'label' is False \(a boolean\) but "
+                                           r".*b.jsonl:1 has 0 \(an integer\)"):
+        hd.read_examples(b, label_field="label")
+
+
+def test_boolean_labels_map_to_false_true(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_text('{"text": "z", "label": true}\n{"text": "w", "label": true}\n')
+    ex = hd.read_examples(path, label_field="label")  # only `true` seen: still the two classes false/true
+    assert ex.label_names == ["false", "true"] and ex.label_kind == "boolean"
+    assert [int(e["label"]) for e in ex.dataset] == [1, 1]
+    ev = tmp_path / "e.jsonl"
+    ev.write_text('{"text": "z", "label": false}\n')
+    assert [int(e["label"]) for e in hd.read_examples(ev, label_field="label", label_names=ex.label_names,
+                                                       label_kind_of="boolean").dataset] == [0]
+    ev.write_text('{"text": "z", "label": "false"}\n')  # evaluation labels of another type than training's
+    with pytest.raises(hd.DataError, match=r"e.jsonl:1: label field 'label' is 'false' \(a string\) but the "
+                                           r"training labels are booleans"):
+        hd.read_examples(ev, label_field="label", label_names=ex.label_names, label_kind_of="boolean")

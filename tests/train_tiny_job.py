@@ -51,8 +51,7 @@ def main():
     args = T.TrainArgs(output_dir=a.out, train_data=[], batch_size=a.batch_size, max_steps=a.max_steps,
                        checkpoint_every=a.checkpoint_every, learning_rate=3e-3, seed=1, tensorboard=False,
                        steps_per_execution=a.steps_per_execution, jit_compile=a.jit_compile, verbose=2)
-    done = cb.completed_intervals(os.path.join(a.out, "backup"), strategy)
-    print(json.dumps({"resumed_step": done * a.checkpoint_every}), flush=True)
+    print(json.dumps({"resumed_step": cb.saved_step(os.path.join(a.out, "backup"), strategy)}), flush=True)
 
     def model_fn():
         keras.utils.set_random_seed(0)

@@ -63,12 +63,43 @@ def _read_sharded(index_path):
 def _read_safetensors(path):
     from safetensors import SafetensorError, safe_open
 
-    try:
+    state, bfloat16 = {}, []
+    try:  # the library checks that every tensor's byte range fits its dtype and shape and the file
         with safe_open(path, framework="np") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            for k in f.keys():
+                try:
+                    state[k] = f.get_tensor(k)
+                except TypeError:  # numpy without ml_dtypes registered has no bfloat16
+                    bfloat16.append(k)
+                    continue
+                if state[k].dtype.name == "bfloat16":
+                    state[k] = state[k].astype(np.float32)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e}); truncated or not a weights file?") \
             from None
+    if bfloat16:
+        state.update(_read_bfloat16(path, bfloat16))
+    return state
+
+
+def _read_bfloat16(path, keys):
+    """BF16 tensors as float32, read from the (already validated) header's byte ranges with ml_dtypes."""
+    import struct
+
+    import ml_dtypes
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k in keys:
+        entry = header[k]
+        if entry["dtype"] != "BF16":
+            raise CheckpointError(f"{path}: tensor {k!r} has dtype {entry['dtype']}, which numpy cannot read")
+        start, end = entry["data_offsets"]
+        out[k] = np.frombuffer(data[start:end], ml_dtypes.bfloat16).reshape(entry["shape"]).astype(np.float32)
+    return out
 
 
 def _read_torch(path):

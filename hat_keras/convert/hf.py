@@ -124,6 +124,17 @@ def resolve_ties(config, state, source):
     return state, warns
 
 
+def check_tensor(key, value, source):
+    """A weight must be a finite floating-point array: an integer dtype means a wrong header (e.g. F32
+    bytes labelled I32, which reads as values around 1e9) or a file that holds no HAT weights."""
+    dtype = np.asarray(value).dtype
+    if dtype.kind != "f" and dtype.name != "bfloat16":
+        raise CheckpointError(f"{source}: tensor {key!r} has dtype {dtype.name}; HAT weights are floating point "
+                              "(F32, F16 or BF16): the file's header is wrong or it is not a HAT checkpoint")
+    if not np.all(np.isfinite(value)):
+        raise CheckpointError(f"{source}: tensor {key!r} holds NaN or infinite values")
+
+
 def load_state_dict(model, state, source="<state dict>", config=None, strict_head=False):
     """Assign HF tensors to a built Keras model. Encoder tensors must all be present with the right shapes;
     head tensors that are absent are left as initialised and reported. Raises one error listing every
@@ -139,12 +150,17 @@ def load_state_dict(model, state, source="<state dict>", config=None, strict_hea
         if absent:
             (initialized if port.head and not strict_head else missing).extend(absent)
             continue
-        value = port.to_keras([state[k] for k in port.keys])
-        want = tuple(port.variable.shape)
-        if tuple(value.shape) != want:
-            bad_shape.append(f"{'+'.join(port.keys)}: checkpoint {tuple(value.shape)} vs model {want}")
+        for key in port.keys:
+            check_tensor(key, state[key], source)
+        # Each HF tensor's own expected shape (the model's variable in HF layout), so that a mis-shaped
+        # tensor is named before the conversion (a fused QKV concatenation) could fail on it.
+        wants = [tuple(a.shape) for a in port.to_hf(np.zeros(tuple(port.variable.shape), np.float32))]
+        wrong = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {w}"
+                 for k, w in zip(port.keys, wants) if tuple(state[k].shape) != w]
+        if wrong:
+            bad_shape.extend(wrong)
             continue
-        assignments.append((port, value))
+        assignments.append((port, port.to_keras([state[k] for k in port.keys])))
     consumed = {k for p in ports for k in p.keys}
     leftover = sorted(k for k in state if k not in consumed and not _IGNORED.search(k))
     unexpected = [k for k in leftover if k.startswith(ENCODER_PREFIX)]
@@ -239,10 +255,11 @@ def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddin
 def _attach_preprocessor(model, path):
     """Attach the checkpoint's tokenizer and the task's preprocessor when the tokenizer files are there,
     so `fit`/`predict` take raw strings (keras-hub style)."""
-    from hat_keras.tokenization import HATTokenizer
+    from hat_keras.tokenization import HATTokenizer, check_vocabulary_size
 
     tokenizer = HATTokenizer.from_pretrained(path, missing_ok=True)
     if tokenizer is not None:
+        check_vocabulary_size(tokenizer, model.backbone.vocabulary_size, path)
         model.preprocessor = type(model).preprocessor_cls(tokenizer)
 
 

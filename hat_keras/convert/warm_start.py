@@ -124,8 +124,11 @@ def warm_start(flat_dir, layout, output_dir=None, max_sentences=8, segment_lengt
     cfg_path = os.path.join(flat_dir, "config.json")
     if not os.path.exists(cfg_path):
         raise FileNotFoundError(f"{flat_dir}: no config.json (a flat BERT/RoBERTa checkpoint folder is needed)")
-    with open(cfg_path, encoding="utf-8") as f:
-        flat_config = json.load(f)
+    try:
+        with open(cfg_path, encoding="utf-8") as f:
+            flat_config = json.load(f)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_path}: not valid JSON ({e})") from None
     if flat_config.get("model_type") not in (None, "bert", "roberta", "xlm-roberta", "camembert"):
         raise CheckpointError(f"{cfg_path}: model_type={flat_config.get('model_type')!r}; BERT/RoBERTa expected")
     config = hat_config_from_flat(flat_config, layout, max_sentences, segment_length)

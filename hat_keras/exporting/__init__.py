@@ -1,4 +1,6 @@
 """Exports users run: `.keras`, SavedModel for TF Serving, TFLite/LiteRT and ONNX, each verified before success."""
+import os
+
 from hat_keras.exporting.source import ExportError, ExportSource, make_source  # noqa: F401
 from hat_keras.exporting.verify import (REPORT_NAME, TOLERANCES, ExportVerificationError,  # noqa: F401
                                         Samples, synthetic_documents, text_documents)
@@ -12,14 +14,17 @@ def _log_default(msg):
 
 def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenizer=None, name="hat", version=1,
                  sample_texts=None, calibration_texts=None, num_samples=16, tolerance=None, segmentation=None,
-                 int8_mask_value="default", int8_float_ops="default", litertjs=None, log=_log_default):
+                 int8_mask_value="default", int8_float_ops="default", litertjs=None, overwrite=False,
+                 log=_log_default):
     """Export `model` (object, `.keras` file, checkpoint or preset folder) to `out_dir` and verify it.
 
     `web` writes a static page on LiteRT.js; its quantize defaults to "dynamic" (pass "float32" for none).
     Returns the export report (also written as `out_dir/export_report.json`); raises ExportVerificationError
-    (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`.
+    (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`. An existing
+    `out_dir` is refused unless `overwrite`; then it is replaced whole, in one rename, once the new export
+    has passed. All temporary files live in `.OUT.partial-*` beside it (see `hat_keras.staging`).
     """
-    from hat_keras.exporting import text as text_mod
+    from hat_keras.staging import OutputExists, Staging
     if format not in FORMATS:
         raise ExportError(f"format={format!r}; choose one of {', '.join(FORMATS)}")
     if quantize is not None and format not in ("tflite", "web"):
@@ -29,8 +34,28 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
         quantize = DEFAULT_QUANTIZE
     if quantize == "float32":
         quantize = None
+    if sample_texts is not None and not len(sample_texts):
+        raise ExportError("no sample texts: give documents to verify on, or none for synthetic ones")
+    try:
+        staging = Staging(out_dir, overwrite)
+    except OutputExists as e:
+        raise ExportError(str(e)) from None
+    if staging.removed_stale:
+        log(f"[export] removed {len(staging.removed_stale)} unfinished export(s) of killed runs beside "
+            f"{staging.out}")
+    with staging:
+        return _export(staging, model, format, quantize, labels, tokenizer, name, version, sample_texts,
+                       calibration_texts, num_samples, tolerance, segmentation, int8_mask_value, int8_float_ops,
+                       litertjs, log)
+
+
+def _export(staging, model, format, quantize, labels, tokenizer, name, version, sample_texts, calibration_texts,
+            num_samples, tolerance, segmentation, int8_mask_value, int8_float_ops, litertjs, log):
+    from hat_keras.exporting import text as text_mod
+    out_dir = staging
     source = model if isinstance(model, ExportSource) else make_source(model, labels=labels, tokenizer=tokenizer,
                                                                         name=name)
+    source = source.with_tokenizer_files(os.path.join(staging.work, "tokenizer"))
     encoder = text_mod.TextEncoder(source, segmentation) if source.tokenizer_dir else None
     if encoder is None and format == "saved_model":
         log("[export] no tokenizer found (vocab.txt): the SavedModel gets serving_default only, no classify_text")

@@ -31,6 +31,8 @@ def add_export_parser(subparsers):
     p.add_argument("--version", default="1", help="saved_model: integer version")
     p.add_argument("--max-abs-diff", type=float, default=None, help="override the max-abs-diff tolerance")
     p.add_argument("--min-agreement", type=float, default=None, help="override the agreement tolerance")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT (whole, in one rename, once the new export has passed)")
     p.set_defaults(func=run_export)
     return p
 
@@ -54,7 +56,8 @@ def run_export(args):
         report = export_model(args.model, args.out, args.format, args.quantize, labels=args.labels,
                               tokenizer=args.tokenizer, name=args.name, version=args.version,
                               sample_texts=samples, calibration_texts=calibration, num_samples=args.num_samples,
-                              tolerance=tolerance, segmentation=args.segmentation, litertjs=args.litertjs)
+                              tolerance=tolerance, segmentation=args.segmentation, litertjs=args.litertjs,
+                              overwrite=args.overwrite)
     except (ExportError, OSError, ValueError) as e:
         print(f"hat-keras export: error: {e}", file=sys.stderr)
         report = getattr(e, "report", None)

@@ -17,7 +17,7 @@ import numpy as np
 
 from hat_keras import compat
 from hat_keras.exporting.source import ExportError, write_json
-from hat_keras.exporting.verify import TOLERANCES, timed, verified_export
+from hat_keras.exporting.verify import TOLERANCES, verified_export
 
 TEXT_SIGNATURES = ("classify_text", "tokenize")
 
@@ -35,9 +35,17 @@ def write_saved_model(source, directory, encoder=None):
     ids_spec = {"token_ids": tf.TensorSpec((None, S), tf.int32, name="token_ids"),
                 "padding_mask": tf.TensorSpec((None, S), tf.int32, name="padding_mask")}
 
+    vocab, classes = int(source.backbone.vocabulary_size), len(source.labels)
+
     def serve(inputs):
-        logits = tf.cast(model({"token_ids": inputs["token_ids"], "padding_mask": inputs["padding_mask"]},
-                               training=False), tf.float32)
+        ids, mask = inputs["token_ids"], inputs["padding_mask"]
+        checks = validate_inputs(ids, mask, vocab)
+        with tf.control_dependencies(checks):
+            # A batch of zero documents gets empty outputs (the model's reshapes need at least one).
+            logits = tf.cond(tf.shape(ids)[0] > 0,
+                             lambda: tf.cast(model({"token_ids": ids, "padding_mask": mask}, training=False),
+                                             tf.float32),
+                             lambda: tf.zeros([0, classes], tf.float32))
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
     archive.add_endpoint("serving_default", serve, input_signature=[ids_spec])
@@ -74,6 +82,22 @@ def write_saved_model(source, directory, encoder=None):
     return signatures
 
 
+def validate_inputs(token_ids, padding_mask, vocabulary_size):
+    """Assert ops: ids in [0, vocabulary_size) (an out-of-range id would wrap or read another row, on GPUs
+    silently) and mask values 0/1 (others give NaN probabilities). They raise InvalidArgumentError with
+    the range found, which TF Serving returns to the client as the request's error."""
+    import tensorflow as tf
+    lo, hi = tf.reduce_min(token_ids), tf.reduce_max(token_ids)
+    empty = tf.equal(tf.size(token_ids), 0)
+    ids_ok = tf.logical_or(empty, tf.logical_and(lo >= 0, hi < vocabulary_size))
+    mask_ok = tf.reduce_all(tf.logical_or(tf.equal(padding_mask, 0), tf.equal(padding_mask, 1)))
+    return [tf.debugging.Assert(ids_ok, [f"token_ids must be in [0, {vocabulary_size}); got values from", lo,
+                                         "to", hi], name="check_token_ids"),
+            tf.debugging.Assert(mask_ok, ["padding_mask must hold only 0 and 1; got values from",
+                                          tf.reduce_min(padding_mask), "to", tf.reduce_max(padding_mask)],
+                                name="check_padding_mask")]
+
+
 def _asset_files(source, folder):
     paths = []
     write_json(os.path.join(folder, "config.json"), source.hf_config())
@@ -83,18 +107,28 @@ def _asset_files(source, folder):
     paths.append(os.path.join(folder, "labels.txt"))
     write_json(os.path.join(folder, "hat_export.json"), {**source.geometry(), "labels": source.labels})
     paths.append(os.path.join(folder, "hat_export.json"))
-    if source.vocab_path:
-        dst = os.path.join(folder, "vocab.txt")
-        with open(source.vocab_path, "rb") as s, open(dst, "wb") as d:
-            d.write(s.read())
-        paths.append(dst)
+    from hat_keras.exporting.text import tokenizer_files
+    for name, data in (tokenizer_files(source.tokenizer_dir) if source.tokenizer_dir else {}).items():
+        with open(os.path.join(folder, name), "wb") as d:
+            d.write(data)
+        paths.append(os.path.join(folder, name))
     return paths
 
 
 # A fresh interpreter that imports only tensorflow and tensorflow_text, as tensorflow_model_server does.
+# It exits as soon as its parent is gone (a killed export must not leave it running).
 _RUNNER = r"""
-import os, sys, time, json
+import os, sys, threading, time, json
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_parent = os.getppid()
+
+def _exit_with_parent():
+    while True:
+        time.sleep(0.2)
+        if os.getppid() != _parent:
+            os._exit(3)
+
+threading.Thread(target=_exit_with_parent, daemon=True).start()
 import numpy as np
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[4]))

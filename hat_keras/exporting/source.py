@@ -19,6 +19,8 @@ class ExportSource:
     vocab_path: str = None        # vocab.txt of the tokenizer, when known
     tokenizer_dir: str = None     # folder HATTokenizer.from_pretrained can read
     name: str = "hat"
+    tokenizer: object = None      # the model's own HATTokenizer, when no folder holds its vocabulary
+    segmentation: str = None      # the model's preprocessor's segmentation (the exports' default)
 
     @property
     def sequence_length(self):
@@ -40,6 +42,16 @@ class ExportSource:
         return hat_config_of(self.model, id2label={str(i): n for i, n in enumerate(self.labels)},
                              label2id={n: i for i, n in enumerate(self.labels)}).to_dict()
 
+    def with_tokenizer_files(self, folder):
+        """This source with its own tokenizer written to `folder` (vocab_path and tokenizer_dir set), so
+        exports can bundle it; unchanged when the tokenizer already lives in a folder or there is none."""
+        if self.tokenizer_dir or self.tokenizer is None:
+            return self
+        from hat_keras.exporting.text import write_tokenizer_files
+        folder = write_tokenizer_files(self.tokenizer, folder)
+        vocab = os.path.join(folder, "vocab.txt")
+        return dataclasses.replace(self, tokenizer_dir=folder, vocab_path=vocab if os.path.exists(vocab) else None)
+
     def logits(self, token_ids, padding_mask, batch_size=8):
         """The Keras reference: logits as float32 numpy."""
         outs = []
@@ -48,6 +60,15 @@ class ExportSource:
                              training=False)
             outs.append(np.asarray(out, dtype=np.float32))
         return np.concatenate(outs)
+
+
+def load_model(path):
+    """A `.keras` file, an HF-format checkpoint folder (config.json + weights) or a Keras preset folder."""
+    import hat_keras
+    try:
+        return hat_keras.load(path)
+    except hat_keras.ModelNotFound as e:
+        raise ExportError(str(e).replace("no such file or folder", "no such model file or folder")) from None
 
 
 def _labels_of(model, num_classes):
@@ -68,8 +89,12 @@ def _find_tokenizer_dir(*candidates):
     return None
 
 
-def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None):
-    """Wrap a model (object or path) with its labels and tokenizer folder; one-line errors for bad input."""
+def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None, workdir=None):
+    """Wrap a model (object or path) with its labels and tokenizer; one-line errors for bad input.
+
+    The tokenizer is, in this order: the `tokenizer` folder, a vocab.txt beside the model, or the model's
+    own (its preprocessor's, e.g. inside a `.keras` file): that one is kept as `source.tokenizer` and
+    written as files under `workdir` when given (`source.with_tokenizer_files(folder)` does it later)."""
     if isinstance(model, (str, os.PathLike)):
         from hat_keras.loading import load
 
@@ -93,10 +118,14 @@ def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None)
     tok_dir = _find_tokenizer_dir(os.fspath(tokenizer) if tokenizer else None, model_dir)
     if tokenizer and tok_dir is None:
         raise ExportError(f"{tokenizer}: no vocab.txt there (expected a tokenizer folder)")
-    return ExportSource(model=model, labels=labels, segment_length=int(backbone.segment_length),
-                        max_segments=int(backbone.max_segments),
-                        vocab_path=os.path.join(tok_dir, "vocab.txt") if tok_dir else None,
-                        tokenizer_dir=tok_dir, name=name)
+    preprocessor = getattr(model, "preprocessor", None)
+    own = getattr(preprocessor, "tokenizer", None) if tok_dir is None else None
+    source = ExportSource(model=model, labels=labels, segment_length=int(backbone.segment_length),
+                          max_segments=int(backbone.max_segments),
+                          vocab_path=os.path.join(tok_dir, "vocab.txt") if tok_dir else None,
+                          tokenizer_dir=tok_dir, name=name, tokenizer=own,
+                          segmentation=getattr(preprocessor, "segmentation", None))
+    return source.with_tokenizer_files(os.path.join(workdir, "tokenizer")) if workdir else source
 
 
 def write_json(path, obj):

@@ -8,6 +8,47 @@ import os
 
 import numpy as np
 
+from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
+
+
+def write_tokenizer_files(tokenizer, folder):
+    """Write a HATTokenizer (e.g. the one inside a `.keras` model) as the HF-format files `load_tokenizer`
+    reads back to the same ids: vocab.txt or vocab.json + merges.txt, tokenizer_config.json, config.json
+    (segment geometry). Returns `folder`."""
+    from hat_keras.tokenization import HATBytePairTokenizer
+    os.makedirs(folder, exist_ok=True)
+    word = tokenizer.word_tokenizer
+    specials = {k: getattr(word, k) for k in ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")}
+    if isinstance(word, HATBytePairTokenizer):
+        with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+            json.dump(dict(word.vocabulary), f, ensure_ascii=False)
+        with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+            f.write("#version: 0.2\n" + "".join(m + "\n" for m in word.merges))
+        config = {**specials, "add_prefix_space": bool(word.add_prefix_space)}
+    else:
+        with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("".join(t + "\n" for t in word.get_vocabulary()))
+        config = {**specials, "do_lower_case": bool(word.lowercase), "strip_accents": word.hf_strip_accents,
+                  "tokenize_chinese_chars": bool(word.split_on_cjk),
+                  "additional_special_tokens": list(word.get_config().get("special_tokens") or [])}
+    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=1)
+    with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
+        json.dump({"max_sentences": tokenizer.max_sentences, "max_sentence_length": tokenizer.max_sentence_length,
+                   "model_max_length": tokenizer.model_max_length}, f, indent=1)
+    return folder
+
+
+def tokenizer_files(folder):
+    """{name: bytes} of the tokenizer files in `folder` (what an export bundles beside its config)."""
+    out = {}
+    for name in TOKENIZER_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                out[name] = f.read()
+    return out
+
 
 class TextEncoder:
     """`encode(texts)` on the host and `encode_tf(strings)` in a graph, with one segmentation mode."""
@@ -15,11 +56,12 @@ class TextEncoder:
     def __init__(self, source, segmentation=None):
         if source.tokenizer_dir is None:
             raise ValueError("no tokenizer: pass a tokenizer folder (with vocab.txt) to export raw-text endpoints")
-        from hat_keras.tokenization import HATTokenizer
+        from hat_keras.tokenization import HATTokenizer, check_vocabulary_size
 
         self.tokenizer = HATTokenizer.from_pretrained(source.tokenizer_dir, max_sentences=source.max_segments,
                                                       max_sentence_length=source.segment_length)
-        self.segmentation = segmentation or self.tokenizer.segmentation
+        check_vocabulary_size(self.tokenizer, source.backbone.vocabulary_size, source.tokenizer_dir)
+        self.segmentation = segmentation or source.segmentation or self.tokenizer.segmentation
         self.source = source
 
     def trackables(self):
@@ -43,21 +85,32 @@ class TextEncoder:
 
 
 def read_texts(path, limit=None, field="text"):
-    """Texts (and labels when present) from a .jsonl (field `text`) or a .txt (one document per line)."""
+    """Texts (and labels when present) from a .jsonl (field `text`) or a .txt (one document per line).
+    Errors name the file and line; a file without any document is an error, not an empty list."""
     texts, labels = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            if path.endswith(".jsonl"):
-                row = json.loads(line)
-                if field not in row:
-                    raise ValueError(f"{path}: a line has no `{field}` field")
-                texts.append(row[field])
-                labels.append(row.get("label"))
-            else:
-                texts.append(line.rstrip("\n"))
-                labels.append(None)
-            if limit and len(texts) >= limit:
-                break
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if path.endswith(".jsonl"):
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                    if not isinstance(row, dict) or field not in row:
+                        raise ValueError(f"{path}:{n}: no `{field}` field")
+                    if not isinstance(row[field], str):
+                        raise ValueError(f"{path}:{n}: `{field}` must be a string, got {type(row[field]).__name__}")
+                    texts.append(row[field])
+                    labels.append(row.get("label"))
+                else:
+                    texts.append(line.rstrip("\n"))
+                    labels.append(None)
+                if limit and len(texts) >= limit:
+                    break
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not texts:
+        raise ValueError(f"{path}: no documents (empty file)")
     return texts, labels

@@ -23,7 +23,6 @@ INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
 
 def with_mask_value(model, mask_value):
     """A copy of a HAT task model whose backbone adds `mask_value` (not float32 min) for masked keys."""
-    import keras
     config = model.get_config()
     config["backbone"]["config"]["attention_mask_value"] = float(mask_value)
     clone = type(model).from_config(config)
@@ -96,9 +95,9 @@ def bundle_files(source):
     files = {"labels.txt": ("\n".join(source.labels) + "\n").encode("utf-8"),
              "hat_export.json": json.dumps({**source.geometry(), "labels": source.labels}, indent=2).encode("utf-8"),
              "config.json": json.dumps(source.hf_config(), indent=2).encode("utf-8")}
-    if source.vocab_path:
-        with open(source.vocab_path, "rb") as f:
-            files["vocab.txt"] = f.read()
+    if source.tokenizer_dir:
+        from hat_keras.exporting.text import tokenizer_files
+        files.update(tokenizer_files(source.tokenizer_dir))
     return files
 
 

@@ -1,12 +1,10 @@
 """Self-verification: every export runs its artifact in its own runtime and compares it with the Keras model.
 
-The artifact is written to a hidden folder beside OUT, checked, and only then moved into place with its
-`export_report.json`. A failed check raises `ExportVerificationError` and leaves nothing behind.
+The artifact is written to a hidden folder beside OUT (`hat_keras.staging`), checked, and only then put in
+place with its `export_report.json`. A failed check raises `ExportVerificationError` and leaves nothing behind.
 """
 import dataclasses
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -118,15 +116,19 @@ def path_size(path):
 
 def verified_export(out_dir, artifact, write, run, source, samples, tolerance, fmt, quantize=None, log=print,
                     extra=None, files=()):
-    """Write into a hidden sibling folder, run, compare, then move `artifact`, the report and `files` (other
-    names `write` put in the folder) into `out_dir`.
+    """Write into the staging folder beside OUT, run, compare, then put it in place of OUT in one rename
+    (the whole folder: `artifact`, the report and any `files` that `write` put there).
 
+    out_dir: a `hat_keras.staging.Staging` (what `export_model` passes), or a path (refused if it exists).
     write(tmp_dir) -> dict of report extras; run(artifact_path, samples) -> (logits, per-sample seconds, info).
     """
-    out_dir = os.path.abspath(os.fspath(out_dir))
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+    from hat_keras.staging import OutputExists, Staging
+    own = not isinstance(out_dir, Staging)
+    try:
+        staging = Staging(out_dir).__enter__() if own else out_dir
+    except OutputExists as e:
+        raise ExportError(str(e)) from None
+    tmp = staging.path
     try:
         log(f"[export] writing {fmt}{'/' + quantize if quantize else ''} ...")
         t0 = time.perf_counter()
@@ -157,13 +159,7 @@ def verified_export(out_dir, artifact, write, run, source, samples, tolerance, f
             raise ExportVerificationError(f"{fmt}{'/' + quantize if quantize else ''}: verification failed: "
                                           + "; ".join(failures), report)
         write_json(os.path.join(tmp, REPORT_NAME), report)
-        os.makedirs(out_dir, exist_ok=True)
-        for name in (artifact, REPORT_NAME, *files):
-            dst = os.path.join(out_dir, name)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            if os.path.isdir(dst):
-                shutil.rmtree(dst)
-            os.replace(os.path.join(tmp, name), dst)
+        out_dir = staging.commit()
         report["artifact_path"] = os.path.join(out_dir, artifact)
         report["report_path"] = os.path.join(out_dir, REPORT_NAME)
         log(f"[export] ok: {report['artifact_path']} ({report['size_bytes'] / 1e6:.2f} MB, "
@@ -171,4 +167,5 @@ def verified_export(out_dir, artifact, write, run, source, samples, tolerance, f
             f"{report['latency_ms_batch1']['median']:.2f} ms/doc)")
         return report
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if own:
+            staging.close()

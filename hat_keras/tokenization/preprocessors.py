@@ -15,7 +15,7 @@ import keras
 import keras_hub
 
 from hat_keras.tokenization import segmentation as seg
-from hat_keras.tokenization.tokenizer import HATTokenizer
+from hat_keras.tokenization.tokenizer import HATTokenizer, check_text_inputs
 
 # Per-layer caches kept off the layers, so that they are neither tracked nor saved with them.
 _EAGER_FNS = weakref.WeakKeyDictionary()  # layer -> tf.function of its graph
@@ -88,6 +88,11 @@ class _HATPreprocessor(keras_hub.models.Preprocessor):
         n = self.num_segments
         m = self.tokenizer.model_max_length if n == self.tokenizer.max_sentences else self.sequence_length
         return self.tokenizer.segment(x, segmentation or self.segmentation, n, m)
+
+    def __call__(self, x, *args, **kwargs):
+        packed = type(x) is tuple and len(x) in (2, 3) and not args  # an (x, y[, w]) element
+        check_text_inputs(x[0] if packed else x, type(self).__name__)  # before Keras wraps the error
+        return super().__call__(x, *args, **kwargs)
 
     def call(self, x, y=None, sample_weight=None):
         tf = _tf()

@@ -46,8 +46,11 @@ def tokenizer_files_present(folder):
 def _read_json(path):
     if not os.path.isfile(path):
         return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 def _token_str(value):
@@ -87,6 +90,51 @@ def _word_tokenizer(vocabulary, merges, lowercase):
                                  lowercase=lowercase)
 
 
+def check_text_inputs(inputs, who):
+    """Python inputs must be strings, or (nested) lists of strings: iterating a dict would tokenize its
+    keys (`tok({"text": "a"})` -> "text"), and numbers are no text."""
+    def bad(x, depth):
+        if isinstance(x, (str, bytes)):
+            return None
+        if isinstance(x, np.ndarray) and x.dtype.kind in "USO":
+            x = x.tolist()
+        if isinstance(x, (list, tuple)) and depth < 3:
+            return next((b for b in (bad(y, depth + 1) for y in x) if b is not None), None)
+        return x
+
+    if hasattr(inputs, "dtype") and not isinstance(inputs, np.ndarray):
+        return  # tensors: their dtype is checked by the graph
+    found = bad(inputs, 0)
+    if found is not None:
+        what = f"a dict (keys {sorted(map(str, found))[:5]})" if isinstance(found, dict) else \
+            f"{type(found).__name__} {found!r:.40}"
+        raise TypeError(f"{who} takes a string or (lists of) strings, got {what}"
+                        + ("; pass the text itself, e.g. x['text']" if isinstance(found, dict) else ""))
+
+
+def vocabulary_file(folder):
+    """The file `from_pretrained` reads the vocabulary from (its order of preference), or None."""
+    for names in (_BPE_FILES, _WORDPIECE_FILES, ("tokenizer.json",)):
+        if all(os.path.isfile(os.path.join(folder, n)) for n in names):
+            return os.path.join(folder, names[0])
+    return None
+
+
+def check_vocabulary_size(tokenizer, vocabulary_size, source):
+    """Refuse a vocabulary with more entries than the model's embedding table: its extra ids would index
+    past the table (an error deep inside predict on CPU, silent zeros on GPU). `source` (a folder or a
+    file) is named in the message; a smaller vocabulary is fine (tables are often padded)."""
+    from hat_keras.config import HATConfigError
+
+    n = int(tokenizer.vocabulary_size())
+    if n > int(vocabulary_size):
+        source = os.fspath(source)
+        where = (vocabulary_file(source) or source) if os.path.isdir(source) else source
+        raise HATConfigError(f"{where}: the vocabulary has {n} tokens but the model's vocab_size is "
+                             f"{vocabulary_size}; ids {vocabulary_size}..{n - 1} would index past its embedding "
+                             "table (use the checkpoint's own vocabulary)")
+
+
 class HATTokenizerNotFound(FileNotFoundError):
     """The folder has no vocabulary (vocab.txt, vocab.json + merges.txt or tokenizer.json)."""
 
@@ -100,8 +148,7 @@ def _word_tokenizer_from_folder(folder):
     extra = [_token_str(t) for t in tok_config.get("additional_special_tokens", []) or []]
     path = lambda name: os.path.join(folder, name)  # noqa: E731
     if all(os.path.isfile(path(n)) for n in _BPE_FILES):  # upstream tries RobertaTokenizer first
-        with open(path("vocab.json"), encoding="utf-8") as f:
-            vocab = json.load(f)
+        vocab = _read_json(path("vocab.json"))
         return HATBytePairTokenizer(vocab, path("merges.txt"), **_bpe_specials(specials, tok_config))
     if os.path.isfile(path("vocab.txt")):
         return HATWordPieceTokenizer(
@@ -126,8 +173,7 @@ def _bpe_specials(specials, tok_config):
 
 
 def _from_tokenizer_json(file, specials, tok_config, extra):
-    with open(file, encoding="utf-8") as f:
-        spec = json.load(f)
+    spec = _read_json(file)
     model = spec.get("model", {})
     if model.get("type") == "BPE":
         merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
@@ -295,6 +341,10 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         return self.max_sentences * self.max_sentence_length
 
     # ---- segmentation ------------------------------------------------------------------------------
+    def __call__(self, inputs, *args, **kwargs):
+        check_text_inputs(inputs, "HATTokenizer")  # before Keras wraps the error in its call report
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs, segmentation=None, max_sentences=None, model_max_length=None):
         segmentation = seg.check_segmentation(segmentation or self.segmentation)
         n = int(max_sentences or self.max_sentences)

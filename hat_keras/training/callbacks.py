@@ -2,8 +2,9 @@
 throughput, and the best model as `.keras`.
 
 Training runs in "intervals": `fit` sees an endless dataset with `steps_per_epoch` = the checkpoint
-interval, so Keras' epoch-level `BackupAndRestore` saves every N steps and a killed run resumes exactly
-at its last checkpoint (weights, optimizer state and step), with the input skipped to the same place.
+interval, so `IntervalCheckpoint` saves every N steps. A rerun restores the newest committed checkpoint
+(weights, optimizer state and global step) before its input pipeline is built, then skips exactly the
+examples of the restored global step and starts `fit` at that step's interval.
 """
 import importlib.util
 import json
@@ -19,32 +20,126 @@ from hat_keras.training.strategy import is_chief, worker_id
 logger = logging.getLogger("hat_keras")
 
 
-class IntervalBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` at every interval end. Non-chief workers keep their own copy (identical under
-    synchronous training) so workers never write the same file."""
-
-    def __init__(self, backup_dir, strategy=None):
-        if not is_chief(strategy):
-            backup_dir = os.path.join(backup_dir, f"worker_{worker_id(strategy)}")
-        # Created here (mkdir -p): Keras checks, then creates without exist_ok, which races when a non-chief
-        # worker creates the shared parent of its own folder at the same moment.
-        tf.io.gfile.makedirs(backup_dir)
-        super().__init__(backup_dir, save_freq="epoch", double_checkpoint=True, delete_checkpoint=False)
+CHECKPOINT_PREFIX = "step-"
+LEGACY_FILES = ("latest.weights.h5", "training_metadata.json")  # BackupAndRestore's, from earlier versions
+KEEP_CHECKPOINTS = 2  # the newest and the one before (if the newest cannot be read, the run resumes from it)
 
 
-def completed_intervals(backup_dir, strategy=None):
-    """Intervals a previous run finished (0 for a fresh run): read before building the input pipeline."""
+class ResumeError(ValueError):
+    """A checkpoint that cannot be restored into this run; the message names the files."""
+
+
+def worker_backup_dir(backup_dir, strategy=None):
+    """The chief checkpoints into `backup_dir`, other workers into their own sub-folder (identical under
+    synchronous training), so that workers never write the same file."""
     if not is_chief(strategy):
-        backup_dir = os.path.join(backup_dir, f"worker_{worker_id(strategy)}")
-    for name in ("training_metadata.json", "training_metadata.json.bkp"):
-        path = os.path.join(backup_dir, name)
-        if tf.io.gfile.exists(path):
-            try:
-                with tf.io.gfile.GFile(path) as f:
-                    return int(json.load(f)["epoch"])
-            except (ValueError, KeyError):
+        return os.path.join(backup_dir, f"worker_{worker_id(strategy)}")
+    return backup_dir
+
+
+def _paths(folder, step):
+    stem = os.path.join(folder, f"{CHECKPOINT_PREFIX}{int(step):09d}")
+    return stem + ".weights.h5", stem + ".json"
+
+
+def checkpoint_records(folder):
+    """Committed checkpoints in `folder`, newest first: [(record, weights path)]. A checkpoint counts once
+    its `.json` is written, which happens after its weights file is complete."""
+    out = []
+    for path in tf.io.gfile.glob(os.path.join(folder, CHECKPOINT_PREFIX + "*.json")):
+        try:
+            with tf.io.gfile.GFile(path) as f:
+                record = json.load(f)
+            weights = _paths(folder, record["step"])[0]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if tf.io.gfile.exists(weights):
+            out.append((record, weights))
+    return sorted(out, key=lambda r: -int(r[0]["step"]))
+
+
+def saved_step(backup_dir, strategy=None):
+    """The global step of the newest committed checkpoint (0 when there is none)."""
+    records = checkpoint_records(worker_backup_dir(backup_dir, strategy))
+    return int(records[0][0]["step"]) if records else 0
+
+
+def clear_checkpoints(folder):
+    """Remove this worker's checkpoint files (and an earlier version's) from `folder`."""
+    if not tf.io.gfile.isdir(folder):
+        return
+    for name in tf.io.gfile.listdir(folder):
+        if name.startswith(CHECKPOINT_PREFIX) or name.split(".bkp")[0] in LEGACY_FILES:
+            tf.io.gfile.remove(os.path.join(folder, name))
+
+
+def restore_checkpoint(model, backup_dir, strategy=None):
+    """Load the newest committed checkpoint that reads (weights, optimizer state and step) into a compiled
+    model, before the input pipeline is built. Returns its record ({"step", "interval", ...}) or None."""
+    folder = worker_backup_dir(backup_dir, strategy)
+    failures = []
+    for record, weights in checkpoint_records(folder):
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        try:
+            model.load_weights(weights)
+        except (OSError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            logger.warning("%s: cannot be restored (%s); trying the checkpoint before it", weights, first)
+            failures.append(f"{weights}: {first}")
+            continue
+        step = int(model.optimizer.iterations.numpy())
+        if step != int(record["step"]):
+            raise ResumeError(f"{weights}: holds global step {step} but its record says {record['step']}")
+        return record
+    if failures:
+        raise ResumeError("no checkpoint could be restored: " + "; ".join(failures))
+    return None
+
+
+class IntervalCheckpoint(keras.callbacks.Callback):
+    """At every interval end: weights and optimizer state to `step-N.weights.h5`, then the commit record
+    `step-N.json` (global step, interval, the best monitored value so far); older checkpoints beyond the
+    newest two, and any a killed run left unfinished, are removed. A kill at any moment leaves the last
+    committed checkpoint intact."""
+
+    def __init__(self, backup_dir, strategy=None, interval=None, best_of=None, history=None):
+        super().__init__()
+        self.folder = worker_backup_dir(backup_dir, strategy)
+        tf.io.gfile.makedirs(self.folder)  # mkdir -p (workers create the shared parent at the same time)
+        self.interval = interval
+        self.best_of = best_of  # the ModelCheckpoint whose `best` a resumed run continues from
+        # Per-interval logs of the whole run (a resumed run starts from the restored record's).
+        self.history = {k: list(v) for k, v in (history or {}).items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        for k, v in (logs or {}).items():
+            if _is_number(v):
+                self.history.setdefault(k, []).append(float(v))
+        weights, record_path = _paths(self.folder, step)
+        self.model.save_weights(weights, overwrite=True)
+        record = {"step": step, "interval": self.interval, "intervals_done": epoch + 1, "history": self.history}
+        best = getattr(self.best_of, "best", None)
+        if best is not None and _is_number(best) and abs(float(best)) != float("inf"):
+            record["best"] = float(best)
+        tmp = f"{record_path}.tmp"
+        with tf.io.gfile.GFile(tmp, "w") as f:
+            f.write(json.dumps(record))
+        tf.io.gfile.rename(tmp, record_path, overwrite=True)
+        self._prune(step)
+
+    def _prune(self, newest):
+        keep = {int(r["step"]) for r, _ in checkpoint_records(self.folder)[:KEEP_CHECKPOINTS]} | {newest}
+        for name in tf.io.gfile.listdir(self.folder):
+            if not name.startswith(CHECKPOINT_PREFIX):
                 continue
-    return 0
+            try:
+                step = int(name[len(CHECKPOINT_PREFIX):].split(".")[0])
+            except ValueError:
+                continue
+            if step not in keep or name.endswith(".tmp"):
+                tf.io.gfile.remove(os.path.join(self.folder, name))
 
 
 class Throughput(keras.callbacks.Callback):
@@ -102,17 +197,22 @@ def _is_number(v):
 
 
 def standard_callbacks(output_dir, strategy=None, monitor="loss", mode="auto", tensorboard=True,
-                       global_batch_size=None, sequence_length=None):
-    """Backup/resume, TensorBoard, throughput, train_state.json and the best `.keras` (chief only)."""
-    callbacks = [IntervalBackup(os.path.join(output_dir, "backup"), strategy)]
+                       global_batch_size=None, sequence_length=None, interval=None, resumed=None):
+    """Throughput, TensorBoard and the best `.keras` (chief only), then the interval checkpoint (which
+    records the best value so far) and train_state.json. `resumed`: the restored checkpoint's record."""
+    callbacks, best = [], None
     if global_batch_size and sequence_length:
         callbacks.append(Throughput(global_batch_size, sequence_length))
-    callbacks.append(TrainState(os.path.join(output_dir, "train_state.json"), strategy))
     if is_chief(strategy):
         if tensorboard and importlib.util.find_spec("tensorboard") is None:
             logger.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         elif tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"))
-        callbacks.append(keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "best.keras"), monitor=monitor,
-                                                         mode=mode, save_best_only=True, verbose=0))
+        best = keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "best.keras"), monitor=monitor, mode=mode,
+                                               save_best_only=True, verbose=0,
+                                               initial_value_threshold=(resumed or {}).get("best"))
+        callbacks.append(best)
+    callbacks.append(IntervalCheckpoint(os.path.join(output_dir, "backup"), strategy, interval, best_of=best,
+                                        history=(resumed or {}).get("history")))
+    callbacks.append(TrainState(os.path.join(output_dir, "train_state.json"), strategy))
     return callbacks

@@ -1,5 +1,4 @@
 """`hat-keras train mlm`, `hat-keras train classify` and `hat-keras warm-start` (wired by hat_keras.cli)."""
-import argparse
 import json
 import logging
 import os
@@ -39,6 +38,9 @@ def _add_common(p, task):
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--monitor", help="metric that picks the best model (default val_macro_f1 / val_loss / loss)")
     p.add_argument("--verbose", default="auto", help="auto, 0, 1 (progress bar) or 2 (one line per interval)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start fresh: delete the checkpoints, logs and results of an earlier run in --output-dir "
+                        "(by default a rerun resumes it, or refuses when its settings differ)")
 
 
 def add_train_parsers(subparsers):
@@ -82,7 +84,7 @@ def args_from_namespace(ns):
         steps_per_execution=ns.steps_per_execution, jit_compile=ns.jit_compile,
         pooling=getattr(ns, "pooling", "max"), num_labels=getattr(ns, "num_labels", None),
         mask_rate=getattr(ns, "mask_rate", 0.15), monitor=ns.monitor, tensorboard=not ns.no_tensorboard,
-        verbose=verbose)
+        verbose=verbose, overwrite=ns.overwrite)
 
 
 def _run_train(ns):

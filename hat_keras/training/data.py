@@ -14,7 +14,7 @@ import dataclasses
 import io
 import json
 import os
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -36,6 +36,7 @@ class Examples:
     label_names: Optional[List[str]] = None
     multi_label: bool = False
     pretokenized: bool = False
+    label_kind: Optional[str] = None  # "string", "integer" or "boolean": the one type of the label field
 
     @property
     def num_classes(self):
@@ -108,7 +109,10 @@ def read_labelled_rows(path, text_field="text", label_field="label"):
         raise DataError(f"{path}: expected a .jsonl, .csv or .tsv file of `{text_field}` and `{label_field}`")
     rows = _read_jsonl(path, text_field, label_field) if kind == "jsonl" else \
         _read_csv(path, "," if kind == "csv" else "\t")
-    return [(_text_of(obj, text_field, where), _label_of(obj, label_field, where)) for obj, where in rows]
+    out = [(_text_of(obj, text_field, where), _label_of(obj, label_field, where)) for obj, where in rows]
+    if isinstance(label_field, str):
+        label_kind([label for _, label in out], [where for _, where in rows], label_field)
+    return out
 
 
 def _read_csv(path, delimiter):
@@ -134,11 +138,9 @@ def _label_of(obj, label_field, where):
         if label_field not in obj:
             raise DataError(f"{where}: no label field {label_field!r} (fields: {sorted(obj)[:12]})")
         v = obj[label_field]
-        if isinstance(v, bool):
-            v = int(v)
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        if not isinstance(v, (int, str)):
+        if not isinstance(v, (int, str)):  # (bool is an int: booleans are kept, see `label_kind`)
             raise DataError(f"{where}: label field {label_field!r} must be an integer or a string, got {v!r}")
         return v
     row = []
@@ -152,8 +154,37 @@ def _label_of(obj, label_field, where):
     return row
 
 
-def _label_index(values, label_names, where_first):
+KINDS = {bool: "boolean", int: "integer", str: "string"}
+_A = {"boolean": "a boolean", "integer": "an integer", "string": "a string"}
+BOOLEAN_NAMES = ["false", "true"]
+
+
+def label_kind(values, wheres, field, expected=None):
+    """The one type of a label field over the whole data set: "string", "integer" or "boolean".
+
+    Mixed types are refused (labels "neg", "pos" and 1 meaning pos would otherwise be three classes), and
+    so are booleans among integers or strings; a field of booleans only is mapped to classes
+    "false" (0) and "true" (1). `expected`: the training data's kind, for evaluation data."""
+    first = {}
+    for v, where in zip(values, wheres):
+        first.setdefault(KINDS[type(v)], (v, where))
+    if len(first) > 1:
+        (k1, (v1, w1)), (k2, (v2, w2)) = list(first.items())[:2]
+        raise DataError(f"{w2}: label field {field!r} is {v2!r} ({_A[k2]}) but {w1} has {v1!r} ({_A[k1]}); use one "
+                        "type per field: every label a string, or every label an integer (booleans only alone)")
+    kind = next(iter(first), None)
+    if expected is not None and kind is not None and kind != expected:
+        v, where = first[kind]
+        raise DataError(f"{where}: label field {field!r} is {v!r} ({_A[kind]}) but the training labels are "
+                        f"{expected}s; use the same label type in both")
+    return kind
+
+
+def _label_index(values, label_names, where_first, kind=None):
     """Labels (ints or strings) -> (indices, names). Integer labels keep their value; strings are sorted."""
+    if kind == "boolean":
+        values = [BOOLEAN_NAMES[int(v)] for v in values]
+        label_names = label_names or BOOLEAN_NAMES
     if label_names is None:
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             label_names = [str(i) for i in range(max(values) + 1)] if values else []
@@ -169,12 +200,13 @@ def _label_index(values, label_names, where_first):
     return out, list(label_names)
 
 
-def read_examples(paths, text_field="text", label_field=None, label_names=None, count=False):
+def read_examples(paths, text_field="text", label_field=None, label_names=None, count=False, label_kind_of=None):
     """Read examples from files (see module doc). `label_field`: None (unlabelled, e.g. MLM), a field name
-    (single-label: ints or strings), or a list of field names (multi-label, one 0/1 column per class)."""
+    (single-label: ints or strings, one type over all files), or a list of field names (multi-label, one
+    0/1 column per class). `label_kind_of`: the training data's label type (for evaluation data)."""
     files = expand_paths(paths)
     multi = label_field is not None and not isinstance(label_field, str)
-    texts, labels, records = [], [], []
+    texts, labels, wheres, records = [], [], [], []
     for path in files:
         kind = _kind(path)
         if kind == "tfrecord":
@@ -184,6 +216,7 @@ def read_examples(paths, text_field="text", label_field=None, label_names=None, 
             t, l = _read_folder(path, label_field is not None)
             texts += t
             labels += l
+            wheres += [path] * len(l)
             continue
         if kind == "text":
             if label_field is not None:
@@ -196,6 +229,7 @@ def read_examples(paths, text_field="text", label_field=None, label_names=None, 
             texts.append(_text_of(obj, text_field, where))
             if label_field is not None:
                 labels.append(_label_of(obj, label_field, where))
+                wheres.append(where)
     if records and texts:
         raise DataError(f"{records[0]}: do not mix TFRecords with other formats in one data set")
     if records:
@@ -207,15 +241,16 @@ def read_examples(paths, text_field="text", label_field=None, label_names=None, 
     if not texts:
         raise DataError(f"{', '.join(files)}: no examples")
     data = {"text": np.array(texts, dtype=object)}
-    names = None
+    names, kind = None, None
     if label_field is not None:
         if multi:
             data["label"] = np.asarray(labels, np.float32)
             names = list(label_field)
         else:
-            idx, names = _label_index(labels, label_names, files[0])
+            kind = label_kind(labels, wheres, label_field, label_kind_of)
+            idx, names = _label_index(labels, label_names, files[0], kind)
             data["label"] = np.asarray(idx, np.int32)
-    return Examples(tf.data.Dataset.from_tensor_slices(data), len(texts), names, multi)
+    return Examples(tf.data.Dataset.from_tensor_slices(data), len(texts), names, multi, label_kind=kind)
 
 
 def _read_folder(path, labelled):
@@ -241,8 +276,11 @@ def _read_folder(path, labelled):
 def _sidecar_labels(path):
     side = path + ".labels.json"
     if tf.io.gfile.exists(side):
-        with tf.io.gfile.GFile(side) as f:
-            return json.load(f)
+        try:
+            with tf.io.gfile.GFile(side) as f:
+                return json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{side}: not valid JSON ({e})") from None
     return None
 
 

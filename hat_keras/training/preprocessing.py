@@ -3,7 +3,7 @@ for pre-tokenized TFRecords. Everything returns fixed shapes so batches are stat
 import keras_hub
 import tensorflow as tf
 
-from hat_keras.tokenization import HATTokenizer
+from hat_keras.tokenization import HATTokenizer, check_vocabulary_size
 
 MASK_RATE = 0.15
 
@@ -47,6 +47,7 @@ def text_preprocessor(task, model_dir, backbone, **kwargs):
     from hat_keras import tokenization
 
     tokenizer = HATTokenizer.from_pretrained(model_dir)
+    check_vocabulary_size(tokenizer, backbone.vocabulary_size, model_dir)
     cls = tokenization.HATMaskedLMPreprocessor if task == "mlm" else tokenization.HATTextClassifierPreprocessor
     return _construct(cls, tokenizer, backbone, **kwargs)
 

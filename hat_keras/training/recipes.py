@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import warnings
 from typing import Callable, Optional, Sequence, Union
 
@@ -19,6 +18,7 @@ from hat_keras.training import callbacks as cb
 from hat_keras.training import data as hd
 from hat_keras.training import optimization as opt_lib
 from hat_keras.training import preprocessing as pp
+from hat_keras.training import run_record
 from hat_keras.training.strategy import get_strategy, is_chief, is_multi_worker, multi_worker_fit_fixes, num_workers
 
 logger = logging.getLogger("hat_keras")
@@ -53,6 +53,7 @@ class TrainArgs:
     monitor: Optional[str] = None
     tensorboard: bool = True
     verbose: Union[int, str] = "auto"
+    overwrite: bool = False                # start fresh: delete an earlier run's outputs in output_dir
 
 
 @dataclasses.dataclass
@@ -137,8 +138,8 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     _set_precision(args.precision)
     label_field = args.label_field if task == "classify" else None
     train_ex = examples or hd.read_examples(args.train_data, args.text_field, label_field)
-    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True)
-               if args.eval_data else None)
+    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True,
+                                label_kind_of=train_ex.label_kind) if args.eval_data else None)
     multi = train_ex.multi_label
     num_classes = train_ex.num_classes or args.num_labels
     if task == "classify" and model_fn is None and not num_classes:
@@ -163,12 +164,10 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     global_batch = args.batch_size * replicas
     interval, intervals = _steps(args, train_ex, global_batch, task)
     total_steps = interval * intervals
-    backup_dir = os.path.join(args.output_dir, "backup")
-    done = cb.completed_intervals(backup_dir, strategy)
-    if done:
-        logger.info("resuming after %d of %d intervals (step %d)", done, intervals, done * interval)
-    train_ds = hd.distribute(strategy, train_ex, preprocess, global_batch, shuffle=True, seed=args.seed,
-                             repeat=True, skip_steps=done * interval)
+    # The same run or none: refuse an output folder holding a run of other settings (see run_record).
+    run_record.prepare(args.output_dir, run_record.run_settings(task, args, model, train_ex, global_batch,
+                                                                replicas, interval, total_steps),
+                       overwrite=args.overwrite, strategy=strategy)
     eval_ds, eval_steps = None, None
     if eval_ex is not None:
         eval_global = (args.eval_batch_size or args.batch_size) * replicas
@@ -190,19 +189,33 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
         keras.Model.compile(model, optimizer=optimizer, loss=loss, weighted_metrics=weighted,
                             steps_per_execution=spe, jit_compile=jit)
 
+    # Resume from the step the newest checkpoint actually holds: the input skips exactly its examples.
+    resumed = cb.restore_checkpoint(model, os.path.join(args.output_dir, "backup"), strategy)
+    step = int(resumed["step"]) if resumed else 0
+    if step % interval:
+        raise run_record.ResumeError(f"{args.output_dir}: the checkpoint at step {step} is not at an interval "
+                                     f"end (interval {interval}); {run_record.FRESH}")
+    if resumed:
+        logger.info("resuming at step %d of %d (interval %d of %d)", step, total_steps, step // interval + 1,
+                    intervals)
+    train_ds = hd.distribute(strategy, train_ex, preprocess, global_batch, shuffle=True, seed=args.seed,
+                             repeat=True, skip_steps=step)
+
     monitor = args.monitor or ("val_loss" if eval_ds is not None and task == "mlm" else
                                "val_macro_f1" if eval_ds is not None else "loss")
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
-                                      seq_len) + list(extra_callbacks)
+                                      seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
         history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,
-                                  validation_data=eval_ds, validation_steps=eval_steps, callbacks=callbacks, verbose=args.verbose,
+                                  initial_epoch=step // interval, validation_data=eval_ds,
+                                  validation_steps=eval_steps, callbacks=callbacks, verbose=args.verbose,
                                   shuffle=False)
     throughput = next((c.history for c in callbacks if isinstance(c, cb.Throughput)), None)
-    result = TrainResult(model, history.history, int(model.optimizer.iterations.numpy()), args.output_dir,
-                         throughput=throughput)
+    whole_run = next(c.history for c in callbacks if isinstance(c, cb.IntervalCheckpoint))  # resumed part too
+    result = TrainResult(model, whole_run or history.history, int(model.optimizer.iterations.numpy()),
+                         args.output_dir, throughput=throughput)
     _finish(task, args, model, strategy, eval_ds, eval_steps, train_ex, result)
     return result
 

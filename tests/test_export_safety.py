@@ -1,0 +1,186 @@
+"""Exports that never lose or leave anything: the model's own tokenizer bundled, existing OUT refused or
+replaced whole, a SIGKILL mid-verification leaving no process and no temp files (cleaned by the next run),
+and serving signatures that check their inputs. A tiny `.keras` classifier with no vocab.txt beside it."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from training_helpers import write_tiny_hat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOC = "alpha beta gamma delta. red green blue one two three. nine eight seven. " * 6
+
+
+@pytest.fixture(scope="module")
+def clf(tmp_path_factory):
+    """(`.keras` classifier whose tokenizer lives only inside it, a text file)."""
+    import hat_keras
+    root = tmp_path_factory.mktemp("clf")
+    model = hat_keras.load(write_tiny_hat(str(root / "hat")), task="text_classifier", num_labels=2)
+    (root / "model").mkdir()
+    path = root / "model" / "clf.keras"
+    model.save(path)
+    (root / "doc.txt").write_text(DOC, encoding="utf-8")
+    return path, root / "doc.txt"
+
+
+@pytest.fixture(scope="module")
+def tflite_out(clf, tmp_path_factory):
+    from hat_keras.exporting.cli import main
+    out = tmp_path_factory.mktemp("tflite") / "out"
+    assert main(["export", str(clf[0]), str(out), "--format", "tflite", "--num-samples", "2"]) == 0
+    return out
+
+
+def test_tflite_bundles_the_keras_models_own_tokenizer(clf, tflite_out):
+    """`export clf.keras --format tflite` with no vocab.txt beside it bundles the tokenizer inside the
+    `.keras`; `predict OUT/model.tflite` then gives the ids and probabilities `predict clf.keras` gives."""
+    import hat_keras
+    from hat_keras.exporting.metadata import read_metadata
+    from hat_keras.exporting.tflite import TFLiteTextClassifier
+    from hat_keras.predict import predict_files
+    path, doc = clf
+    info, files = read_metadata(str(tflite_out / "model.tflite"))
+    assert {"vocab.txt", "tokenizer_config.json"} <= set(files) and info["tokenizer"]["segmentation"] == "sentences"
+    model = hat_keras.load(path)
+    assert files["vocab.txt"].decode().split("\n")[:-1] == model.preprocessor.tokenizer.get_vocabulary()
+    host = TFLiteTextClassifier(str(tflite_out / "model.tflite")).encode([DOC])
+    keras_ids = model.preprocessor([DOC])
+    np.testing.assert_array_equal(host["token_ids"], keras_ids["token_ids"])
+    np.testing.assert_array_equal(host["padding_mask"], keras_ids["padding_mask"])
+    a = predict_files(str(path), [str(doc)], out=lambda _: None)[0]
+    b = predict_files(str(tflite_out / "model.tflite"), [str(doc)], out=lambda _: None)[0]
+    assert a["label"] == b["label"]
+    for name, p in a["probabilities"].items():
+        assert abs(p - b["probabilities"][name]) <= 2e-6, (a, b)
+    assert sorted(os.listdir(tflite_out)) == ["export_report.json", "model.tflite"]
+    assert not [p for p in os.listdir(tflite_out.parent) if p.startswith(".")]
+
+
+@pytest.fixture(scope="module")
+def saved_over_tflite(clf, tflite_out, tmp_path_factory):
+    """A SavedModel export into a copy of the TFLite OUT: first without --overwrite, then with it."""
+    from hat_keras.exporting.cli import main
+    out = tmp_path_factory.mktemp("saved") / "out"
+    shutil.copytree(tflite_out, out)
+    before = sorted(os.listdir(out))
+    refused = main(["export", str(clf[0]), str(out), "--format", "saved_model", "--num-samples", "2"])
+    kept = sorted(os.listdir(out))
+    assert main(["export", str(clf[0]), str(out), "--format", "saved_model", "--num-samples", "2",
+                 "--overwrite"]) == 0
+    return out, refused, before, kept
+
+
+def test_existing_out_refused_then_replaced_whole(saved_over_tflite, capsys):
+    out, refused, before, kept = saved_over_tflite
+    assert refused == 1 and kept == before == ["export_report.json", "model.tflite"]
+    assert sorted(os.listdir(out)) == ["export_report.json", "hat"]  # no stale model.tflite beside hat/1
+    report = json.loads((out / "export_report.json").read_text())
+    assert report["format"] == "saved_model" and report["artifact"] == os.path.join("hat", "1")
+    assert sorted(os.listdir(out / "hat" / "1" / "assets")) == [
+        "config.json", "hat_export.json", "labels.txt", "tokenizer_config.json", "vocab.txt"]
+    assert not [p for p in os.listdir(out.parent) if p.startswith(".")]
+
+
+def test_serving_signatures_validate_inputs_and_take_empty_batches(saved_over_tflite):
+    import tensorflow as tf
+    out = saved_over_tflite[0]
+    m = tf.saved_model.load(str(out / "hat" / "1"))
+    serve, classify = m.signatures["serving_default"], m.signatures["classify_text"]
+    geo = json.loads((out / "hat" / "1" / "assets" / "hat_export.json").read_text())
+    S, V = geo["sequence_length"], geo["vocab_size"]
+    ids, mask = np.full((2, S), 5, np.int32), np.ones((2, S), np.int32)
+    good = serve(token_ids=tf.constant(ids), padding_mask=tf.constant(mask))["probabilities"].numpy()
+    assert good.shape == (2, 2) and np.all(np.isfinite(good))
+    for bad_ids, bad_mask, message in [
+            (-5, 1, rf"token_ids must be in \[0, {V}\); got values from\] \[-5\] \[to\] \[5\]"),
+            (V, 1, rf"token_ids must be in \[0, {V}\); got values from\] \[5\] \[to\] \[{V}\]"),
+            (None, 7, r"padding_mask must hold only 0 and 1; got values from\] \[1\] \[to\] \[7\]")]:
+        x, y = ids.copy(), mask.copy()
+        if bad_ids is not None:
+            x[1, 3] = bad_ids
+        y[0, 2] = bad_mask
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            serve(token_ids=tf.constant(x), padding_mask=tf.constant(y))
+    empty = serve(token_ids=tf.zeros([0, S], tf.int32), padding_mask=tf.zeros([0, S], tf.int32))
+    assert empty["logits"].shape == (0, 2) and empty["probabilities"].shape == (0, 2)
+    none = classify(text=tf.constant([], tf.string))
+    assert none["probabilities"].shape == (0, 2) and none["label"].shape == (0,) and none["score"].shape == (0,)
+    assert none["label_names"].shape == (0, 2)
+
+
+def _processes_mentioning(text):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_during_verification_leaves_no_process_and_next_run_cleans(clf, tmp_path):
+    """SIGKILL while the fresh-process SavedModel verifier runs: OUT is not created, the verifier exits with
+    its parent, nothing lands in the temp directory; the next export removes the partial folder."""
+    from hat_keras.exporting import export_model
+    path, _ = clf
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.path.dirname(HERE) + os.pathsep + HERE}
+    code = ("from hat_keras.exporting import export_model; "
+            f"export_model({str(path)!r}, {str(out)!r}, 'saved_model', num_samples=2)")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker, verifier = f".{out.name}.partial-{proc.pid}-", []
+    try:
+        deadline = time.time() + 500
+        while time.time() < deadline and proc.poll() is None and not verifier:
+            verifier = [p for p in _processes_mentioning(marker) if p != proc.pid]
+            time.sleep(0.1)
+        assert verifier, f"no verifier process seen (rc {proc.poll()}): {proc.stderr.read().decode()[-2000:]}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in verifier):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{p}") for p in verifier), "the verifier outlived its parent"
+    assert not out.exists()
+    partials = [p for p in os.listdir(tmp_path) if p.startswith(f".{out.name}.partial-")]
+    assert len(partials) == 1  # the killed run's staging folder (and everything it wrote) ...
+    assert os.listdir(tmp) == []  # ... and nothing in the temp directory
+    report = export_model(str(path), out, "keras", num_samples=2, log=lambda _: None)
+    assert report["passed"] and sorted(os.listdir(out)) == ["export_report.json", "model.keras"]
+    assert sorted(os.listdir(tmp_path)) == ["out", "tmp"]  # ... removed by the next export of OUT
+
+
+def test_export_input_errors_name_file_and_line(clf, tmp_path, capsys):
+    from hat_keras.exporting.cli import main
+    path, _ = clf
+    bad = tmp_path / "samples.jsonl"
+    bad.write_text('{"text": "alpha"}\n{"text": oops}\n')
+    assert main(["export", str(path), str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
+    assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
+    bad.write_text("")
+    assert main(["export", str(path), str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
+    assert f"{bad}: no documents (empty file)" in capsys.readouterr().err
+    fake = tmp_path / "fake.keras"
+    fake.write_text("not a zip")
+    assert main(["export", str(fake), str(tmp_path / "o"), "--format", "keras"]) == 1
+    assert "exists but is not a `.keras` archive (not a zip file)" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["fake.keras", "samples.jsonl"]

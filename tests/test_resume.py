@@ -1,0 +1,117 @@
+"""Resuming training: a rerun continues exactly from the step its newest checkpoint holds, or refuses with
+one line naming each changed setting; `--overwrite` starts fresh. Tiny HAT, a few steps per run."""
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from hat_keras.training import TrainArgs, finetune_classifier
+from hat_keras.training import callbacks as cb
+from hat_keras.training.run_record import RECORD_NAME, ResumeError
+from training_helpers import write_jsonl, write_tiny_hat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    model = write_tiny_hat(str(root / "hat"))
+    other = write_tiny_hat(str(root / "other_hat"), seed=1)  # same architecture, other weights
+    data = write_jsonl(root / "train.jsonl", 24)
+    return root, model, other, data
+
+
+def _args(out, model_dir, data, **kw):
+    base = dict(output_dir=str(out), train_data=[str(data)], model=model_dir, batch_size=4, max_steps=10,
+                checkpoint_every=2, learning_rate=1e-3, tensorboard=False, verbose=0, seed=3)
+    return TrainArgs(**{**base, **kw})
+
+
+class StopAt(keras.callbacks.Callback):
+    """Simulates a kill in the middle of an interval (after the checkpoint of the interval before)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.step:
+            raise KeyboardInterrupt(f"stopped at step {self.step}")
+
+
+def _train(args, **kw):
+    keras.utils.set_random_seed(0)  # the new classifier head starts the same in every run
+    return finetune_classifier(args, **kw)
+
+
+def _listing(folder):
+    return sorted((os.path.relpath(os.path.join(d, f), folder), os.path.getsize(os.path.join(d, f)))
+                  for d, _, fs in os.walk(folder) for f in fs)
+
+
+def test_interrupted_run_resumes_exactly(setup):
+    """Killed at step 7 (checkpoint at 6): the rerun restores step 6, skips exactly 6 batches of data and
+    ends with the weights of an uninterrupted run, at step 10, with the whole run's history."""
+    root, model, _, data = setup
+    with pytest.raises(KeyboardInterrupt):
+        _train(_args(root / "a", model, data), extra_callbacks=[StopAt(7)])
+    assert cb.saved_step(str(root / "a" / "backup")) == 6
+    resumed = _train(_args(root / "a", model, data))
+    straight = _train(_args(root / "b", model, data))
+    assert resumed.steps == straight.steps == 10
+    for a, b in zip(resumed.model.weights, straight.model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    assert len(resumed.history["loss"]) == 5
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    # only the newest two committed checkpoints are kept
+    assert sorted(os.listdir(root / "a" / "backup")) == [
+        "step-000000008.json", "step-000000008.weights.h5", "step-000000010.json", "step-000000010.weights.h5"]
+    results = json.loads((root / "a" / "results.json").read_text())
+    assert results["steps"] == 10 and len(results["history"]["loss"]) == 5
+
+    # The reported case on the command line: this run at step 10 with interval 2, rerun with
+    # --max-steps 24 --checkpoint-every 4 (it trained 4 steps, to step 14, from the data of step 20).
+    cli = [sys.executable, "-m", "hat_keras.cli", "train", "classify", "--model", model, "--train", str(data),
+           "--output-dir", str(root / "b"), "--batch-size", "4", "--learning-rate", "1e-3", "--seed", "3",
+           "--no-tensorboard", "--verbose", "0", "--max-steps", "24", "--checkpoint-every", "4"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": os.path.dirname(HERE)}
+    again = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 2, again.stderr[-2000:]
+    err = [line for line in again.stderr.splitlines() if "error" in line.lower()]
+    assert len(err) == 1 and err[0].startswith("hat-keras train: error: "), again.stderr[-2000:]
+    assert "checkpoint interval (--checkpoint-every) 2 -> 4; total steps (--max-steps / --epochs) 10 -> 24" in err[0]
+    assert json.loads((root / "b" / "train_state.json").read_text())["step"] == 10
+
+
+def test_changed_settings_are_refused_and_overwrite_starts_fresh(setup, tmp_path):
+    """Batch size, interval and step count, seed, model weights, data: each change is refused in one line
+    that names it and how to start fresh, and touches nothing; --overwrite then trains from step 0."""
+    root, model, other, _ = setup
+    data = write_jsonl(tmp_path / "train.jsonl", 24)
+    out = tmp_path / "out"
+    _train(_args(out, model, data, max_steps=4))
+    before = _listing(out)
+    for change, message in [
+            ({"batch_size": 8}, "batch size (--batch-size x replicas) 4 -> 8"),
+            ({"checkpoint_every": 4, "max_steps": 24},
+             "checkpoint interval (--checkpoint-every) 2 -> 4; total steps (--max-steps / --epochs) 4 -> 24"),
+            ({"seed": 4}, "seed (--seed) 3 -> 4"),
+            ({"model": other}, f"model (--model): checkpoint {os.path.abspath(model)}")]:
+        with pytest.raises(ResumeError) as e:
+            _train(_args(out, model, data, **{"max_steps": 4, **change}))
+        text = str(e.value)
+        assert message in text and "--overwrite" in text and "--output-dir" in text and "\n" not in text, text
+        assert _listing(out) == before  # a refusal touches nothing
+    with open(data, "a") as f:
+        f.write(json.dumps({"text": "alpha beta", "label": "yes"}) + "\n")
+    with pytest.raises(ResumeError, match=r"training data \(--train\): .*train.jsonl changed \(size \d+ -> \d+\)"):
+        _train(_args(out, model, data, max_steps=4))
+    fresh = _train(_args(out, model, data, max_steps=4, overwrite=True))
+    assert fresh.steps == 4 and len(fresh.history["loss"]) == 2
+    record = json.loads((out / RECORD_NAME).read_text())
+    assert record["training_data"][str(data)]["size"] == os.path.getsize(data)
