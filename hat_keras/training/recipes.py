@@ -18,6 +18,7 @@ from hat_keras.training import data as hd
 from hat_keras.training import metrics as hm
 from hat_keras.training import optimization as opt_lib
 from hat_keras.training import preprocessing as pp
+from hat_keras.training import report as rp
 from hat_keras.training.strategy import get_strategy, is_chief, is_multi_worker, multi_worker_fit_fixes, num_workers
 
 logger = logging.getLogger("hat_keras")
@@ -48,7 +49,7 @@ class TrainArgs:
     tpu: Optional[str] = None
     precision: Optional[str] = None        # "mixed_bfloat16" on TPUs
     steps_per_execution: int = 1
-    jit_compile: Union[bool, str] = False
+    jit_compile: Union[bool, str, None] = None  # None: True on JAX (XLA is how it runs), False on TensorFlow
     pooling: str = "max"
     num_labels: Optional[int] = None       # when the data cannot tell (pre-tokenized without label names)
     mask_rate: float = pp.MASK_RATE
@@ -178,6 +179,8 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
 
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
+    run_info = rp.describe_strategy(strategy)
+    rp.announce(run_info, global_batch)
     interval, intervals = _steps(args, train_ex, global_batch, task)
     total_steps = interval * intervals
     backup_dir = os.path.join(args.output_dir, "backup")
@@ -204,7 +207,9 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
             from hat_keras.models.heads import classification_loss
             loss = classification_loss(model.problem_type)
             weighted = hm.classification_metrics(num_classes or model.num_classes, multi)
-        spe, jit = args.steps_per_execution, args.jit_compile
+        spe = args.steps_per_execution
+        jit = args.jit_compile if args.jit_compile is not None else bool(getattr(strategy, "feeds_global_batches",
+                                                                                 False))
         if is_multi_worker(strategy) and (spe != 1 or jit is not False):
             # Keras 3 + tf.distribute fails on CPU with steps_per_execution > 1 (keras#19246) and with XLA
             # (variables on another device), so multi-worker runs always use 1 and False
@@ -218,6 +223,9 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
                                       seq_len) + list(extra_callbacks)
+    callbacks.append(rp.TrainingReport(rp.report_path(args.output_dir), {
+        **run_info, "task": task, "global_batch_size": global_batch, "steps_per_execution": spe,
+        "jit_compile": jit, "dtype_policy": keras.config.dtype_policy().name}, enabled=is_chief(strategy)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
         history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,
