@@ -30,6 +30,10 @@ class DataParallelStrategy:
     def __init__(self, devices=None):
         import jax
 
+        from hat_keras.training.strategy import tpu_present
+
+        if not tpu_present():  # JAX logs its failed libtpu probe as a warning; without a TPU it is noise
+            logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
         self.devices = list(devices) if devices else jax.devices()
         if self.platform == "gpu":
             _keep_tensorflow_off_gpus()

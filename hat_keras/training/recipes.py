@@ -70,8 +70,9 @@ class TrainResult:
 
 # ------------------------------------------------------------------------------------------ models
 
-def load_classifier(model_dir, num_classes, multi_label=False, pooling="max"):
-    """A HATTextClassifier whose encoder comes from an HF-format HAT folder (any head there is ignored)."""
+def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", label_names=None):
+    """A HATTextClassifier whose encoder comes from an HF-format HAT folder (any head there is ignored);
+    `label_names` (the data's) travel with it into best.keras."""
     from hat_keras.config import HATConfig
     from hat_keras.convert import load_state_dict, read_state_dict
     from hat_keras.convert.hf import _strip_prefix, build_model
@@ -89,6 +90,8 @@ def load_classifier(model_dir, num_classes, multi_label=False, pooling="max"):
         warnings.simplefilter("ignore")
         model.load_report = load_state_dict(model, state, source=model_dir, config=config)
     model.hat_config = config
+    if label_names:
+        model.label_names = [str(n) for n in label_names]
     return model
 
 
@@ -170,12 +173,14 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
         elif task == "mlm":
             model = load_masked_lm(args.model)
         else:
-            model = load_classifier(args.model, num_classes, multi, args.pooling)
+            model = load_classifier(args.model, num_classes, multi, args.pooling, train_ex.label_names)
     multi_worker_fit_fixes(model, strategy)
     backbone = model.backbone
     seq_len = backbone.segment_length * backbone.max_segments
     if preprocess is None:
         preprocess = _default_preprocess(task, args, backbone, train_ex)
+        if isinstance(preprocess, keras.layers.Layer) and getattr(model, "preprocessor", False) is None:
+            model.preprocessor = preprocess  # saved with best.keras, which then takes raw text on any backend
 
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
@@ -223,7 +228,8 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
                                       seq_len) + list(extra_callbacks)
-    callbacks.append(rp.TrainingReport(rp.report_path(args.output_dir), {
+    # first: an interval's losses are on disk before its backup is, so a kill in between loses neither
+    callbacks.insert(0, rp.TrainingReport(rp.report_path(args.output_dir), {
         **run_info, "task": task, "global_batch_size": global_batch, "steps_per_execution": spe,
         "jit_compile": jit, "dtype_policy": keras.config.dtype_policy().name}, enabled=is_chief(strategy)))
     with warnings.catch_warnings():

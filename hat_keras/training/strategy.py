@@ -74,8 +74,13 @@ def tpu_strategy(tpu=None):
     return strategy
 
 
+def tpu_present():
+    """A Cloud TPU named in TPU_NAME, or a TPU VM's local chips."""
+    return bool(os.environ.get("TPU_NAME")) or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+
+
 def _auto():
-    if os.environ.get("TPU_NAME") or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"):
+    if tpu_present():
         return "tpu"
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return "mirrored"
