@@ -308,6 +308,22 @@ def print_table(title, header, rows, notes=()):
     sys.stdout.flush()
 
 
+def cpu_model():
+    """The processor's name and its widest vector ISA, from /proc/cpuinfo (e.g. "AMD EPYC 7B13, AVX2")."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        import platform
+
+        return platform.processor() or platform.machine()
+    name = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), "CPU")
+    flags = set(next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), []))
+    isa = ("AVX-512" + (" VNNI" if "avx512_vnni" in flags else "")) if "avx512f" in flags else \
+        "AVX2" if "avx2" in flags else "SSE"
+    return f"{name}, {isa}"
+
+
 def environment(threads):
     import platform
 
