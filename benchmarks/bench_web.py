@@ -94,7 +94,7 @@ def main(argv=None):
     p.add_argument("--screenshot", default=None, help="also save the dynamic-range page, showing one document, here")
     args = p.parse_args(argv)
 
-    from hat_keras.benchmarking.common import keras_model, setup_threads, shared_dir
+    from benchmarks.common import keras_model, setup_threads, shared_dir
     setup_threads(2)
     import numpy as np
 
@@ -158,7 +158,7 @@ def main(argv=None):
                 "size_bytes": report["size_bytes"], "page_vs_python_max_abs_logit_diff": diff,
                 "page_vs_python_label_agreement": agree, "page_tokenize_ms_median": tok_ms,
                 "ms_per_doc": {f"{n} ({th} threads)": ms for n, th, ms in entries}}
-    from hat_keras.benchmarking.common import print_table
+    from benchmarks.common import print_table
     print_table(f"Web export: ms/doc, batch 1, {len(docs)} documents x {args.repeat} (medians); {env['cpu']}; "
                 f"{env['chromium']}, node {env['node']}",
                 ["variant", "size", "runtime", "threads", "ms/doc", "vs Python LiteRT 2 threads"], rows,

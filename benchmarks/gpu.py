@@ -100,13 +100,7 @@ def keras_train_step(model, batch, all_positions):
 
 
 def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-
-        return platform.processor() or platform.machine()
+    return common.cpu_description()
 
 
 def environment():

@@ -4,7 +4,15 @@ Same batch, same weights, dropout on in both. The peer computes vocabulary logit
 cross-entropy with -100 labels, as upstream's HATForMaskedLM does; the Keras MaskedLM computes them only
 at the masked positions (keras-hub's MaskedLM contract), which skips most of the 30,522-wide decoder
 matmul. A Keras row with every position decoded shows the like-for-like cost.
+
+The Keras-on-JAX row runs the same model, weights and batch in a second process (KERAS_BACKEND is fixed per
+process) that takes one step per request over a pipe, so its steps are interleaved with the others' like any
+candidate; the pipe round trip (well under a millisecond) is inside its time.
 """
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -39,13 +47,15 @@ def mlm_inputs(ids, mask, positions, labels, all_positions=False):
 
 def keras_step(model, ids, mask, positions, labels, jit_compile, all_positions=False):
     import keras
-    import tensorflow as tf
 
     model.compile(optimizer=keras.optimizers.AdamW(1e-5, weight_decay=0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit_compile)
     x, y, w = mlm_inputs(ids, mask, positions, labels, all_positions)
-    x = {k: tf.constant(v) for k, v in x.items()}
-    y, w = tf.constant(y), tf.constant(w)
+    if keras.config.backend() == "tensorflow":  # tensors made once, not per step
+        import tensorflow as tf
+
+        x = {k: tf.constant(v) for k, v in x.items()}
+        y, w = tf.constant(y), tf.constant(w)
     return lambda: model.train_on_batch(x, y, sample_weight=w)
 
 
@@ -73,7 +83,57 @@ def torch_step(peer, ids, mask, positions, labels, device="cpu", bfloat16=False)
     return step
 
 
-def run(batch=2, threads=2, runs=10, warmup=3, variants=("graph", "xla", "all")):
+_JAX_WORKER = r"""
+import json, sys
+from benchmarks import common, training
+batch, threads, all_positions = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "all"
+common.setup_threads(threads)
+import jax, keras
+import numpy as np
+assert keras.config.backend() == "jax"
+model = common.keras_model("masked_lm")
+bb = model.backbone
+step = training.keras_step(model, *training.masked_batch(batch, bb.max_segments, bb.segment_length,
+                                                         bb.vocabulary_size), True, all_positions)
+print("READY " + json.dumps({"jax": jax.__version__, "device": jax.devices()[0].device_kind}), flush=True)
+for line in sys.stdin:
+    loss = step()  # train_on_batch returns numpy values: the step has finished
+    print("STEP " + json.dumps({"loss": float(np.ravel(loss)[0])}), flush=True)
+"""
+
+
+class JaxStep:
+    """A Keras-on-JAX training step in a worker process: calling it runs one step there and waits for it."""
+
+    def __init__(self, batch, threads, all_positions=False):
+        env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if threads == 1:  # XLA's CPU runtime otherwise uses a thread per core
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1").strip()
+        root = str(common.REPO)
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+        self.proc = subprocess.Popen([sys.executable, "-c", _JAX_WORKER, str(batch), str(threads),
+                                      "all" if all_positions else "masked"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd=common.REPO)
+        self.info = self._reply("READY ")
+
+    def _reply(self, prefix):
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return json.loads(line[len(prefix):])
+        raise RuntimeError(f"the JAX training worker exited (status {self.proc.wait()})")
+
+    def __call__(self):
+        self.proc.stdin.write("step\n")
+        self.proc.stdin.flush()
+        return self._reply("STEP ")["loss"]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def run(batch=2, threads=2, runs=10, warmup=3, variants=("graph", "xla", "all", "jax")):
     common.setup_threads(threads)
     from hat_keras.inference import backbone_of
 
@@ -92,10 +152,18 @@ def run(batch=2, threads=2, runs=10, warmup=3, variants=("graph", "xla", "all"))
         model = common.keras_model("masked_lm")
         models[name] = model
         cands[name] = keras_step(model, ids, mask, positions, labels, jit, every)
+    jax_step = None
+    if "jax" in variants:
+        jax_step = JaxStep(batch, threads)
+        cands[f"Keras on JAX {jax_step.info['jax']} train_on_batch (masked positions)"] = jax_step
     peer = common.torch_twin(base, "mlm")
     if peer is not None:
         cands["PyTorch peer (AdamW step)"] = torch_step(peer, ids, mask, positions, labels)
-    times = common.interleaved(cands, runs=runs, warmup=warmup)
+    try:
+        times = common.interleaved(cands, runs=runs, warmup=warmup)
+    finally:
+        if jax_step is not None:
+            jax_step.close()
     tokens = batch * N * K
     peer_med = common.median(times["PyTorch peer (AdamW step)"]) if peer is not None else None
     rows = []
@@ -104,7 +172,7 @@ def run(batch=2, threads=2, runs=10, warmup=3, variants=("graph", "xla", "all"))
         rows.append((name, f"{med * 1e3:.0f}", f"{tokens / med:.0f}", f"{peer_med / med:.2f}x" if peer_med else "-"))
     common.print_table(
         f"HAT MLM training step, EC2-mini, batch {batch} x {N * K} tokens, 15% masked; median of {runs} after "
-        f"{warmup} warm-up, interleaved; {common.environment(threads)}",
+        f"{warmup} warm-up, interleaved; {common.environment(threads)}; {common.cpu_description()}",
         ("trainer", "step ms", "tokens/s", "vs PyTorch"), rows)
     return rows
 
@@ -114,7 +182,8 @@ def add_arguments(p):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--variants", nargs="+", default=["graph", "xla", "all"], choices=("graph", "xla", "all"))
+    p.add_argument("--variants", nargs="+", default=["graph", "xla", "all", "jax"],
+                   choices=("graph", "xla", "all", "jax"), help="jax: Keras on JAX in a worker process")
     p.add_argument("--quick", action="store_true", help="3 runs after 1 warm-up")
 
 

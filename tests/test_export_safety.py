@@ -33,7 +33,7 @@ def clf(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tflite_out(clf, tmp_path_factory):
-    from hat_keras.exporting.cli import main
+    from hat_keras.cli import main
     out = tmp_path_factory.mktemp("tflite") / "out"
     assert main(["export", str(clf[0]), str(out), "--format", "tflite", "--num-samples", "2"]) == 0
     return out
@@ -67,7 +67,7 @@ def test_tflite_bundles_the_keras_models_own_tokenizer(clf, tflite_out):
 @pytest.fixture(scope="module")
 def saved_over_tflite(clf, tflite_out, tmp_path_factory):
     """A SavedModel export into a copy of the TFLite OUT: first without --overwrite, then with it."""
-    from hat_keras.exporting.cli import main
+    from hat_keras.cli import main
     out = tmp_path_factory.mktemp("saved") / "out"
     shutil.copytree(tflite_out, out)
     before = sorted(os.listdir(out))
@@ -170,7 +170,7 @@ def test_sigkill_during_verification_leaves_no_process_and_next_run_cleans(clf, 
 
 
 def test_export_input_errors_name_file_and_line(clf, tmp_path, capsys):
-    from hat_keras.exporting.cli import main
+    from hat_keras.cli import main
     path, _ = clf
     bad = tmp_path / "samples.jsonl"
     bad.write_text('{"text": "alpha"}\n{"text": oops}\n')

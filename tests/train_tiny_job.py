@@ -19,9 +19,12 @@ def main():
     p.add_argument("--checkpoint-every", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--steps-per-execution", type=int, default=1)
-    p.add_argument("--jit-compile", action="store_true")
+    p.add_argument("--jit-compile", action="store_true", default=None)
     p.add_argument("--sleep", type=float, default=0.0, help="seconds per step (gives a test time to kill)")
     p.add_argument("--weights-out")
+    p.add_argument("--outputs-out", help="npz: the trained model's MLM logits on fixed inputs (and the inputs)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="TF op determinism: the MLM masking's random ops then give the same masks every run")
     a = p.parse_args()
 
     from hat_keras.training import strategy as st
@@ -37,6 +40,8 @@ def main():
     from hat_keras.training import preprocessing as pp
     from training_helpers import K, N, tiny_backbone_kwargs
 
+    if a.deterministic:
+        tf.config.experimental.enable_op_determinism()
     strategy = st.get_strategy(a.strategy, devices=[f"/cpu:{i}" for i in range(a.logical_cpus)] or None)
     rng = np.random.RandomState(0)
     ids = rng.randint(5, 13, size=(64, K * N)).astype("int32")  # a skewed unigram: quick to learn
@@ -68,7 +73,17 @@ def main():
                      examples=examples, extra_callbacks=extra)
     if a.weights_out:
         np.savez(a.weights_out, *[v.numpy() for v in result.model.weights])
-    spec = {"steps": result.steps, "loss": result.history["loss"], "replicas": strategy.num_replicas_in_sync}
+    if a.outputs_out:
+        x = {"token_ids": ids[:4], "padding_mask": mask[:4],
+             "mask_positions": np.tile(np.arange(1, 9, dtype="int32"), (4, 1))}
+        np.savez(a.outputs_out, logits=keras.ops.convert_to_numpy(result.model(x)), **x)
+    spec = {"steps": result.steps, "loss": result.history["loss"], "replicas": strategy.num_replicas_in_sync,
+            "backend": keras.config.backend()}
+    if keras.config.backend() == "jax":  # every variable's copy on each device, compared bit for bit
+        copies = [[np.asarray(s.data) for s in v.value.addressable_shards] for v in result.model.weights]
+        spec["copies_per_variable"] = sorted({len(c) for c in copies})
+        spec["variables_differing_across_devices"] = sum(
+            any(not np.array_equal(c[0], other) for other in c[1:]) for c in copies)
     print("RESULT " + json.dumps(spec), flush=True)
 
 

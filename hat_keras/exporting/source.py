@@ -96,10 +96,8 @@ def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None,
     own (its preprocessor's, e.g. inside a `.keras` file): that one is kept as `source.tokenizer` and
     written as files under `workdir` when given (`source.with_tokenizer_files(folder)` does it later)."""
     if isinstance(model, (str, os.PathLike)):
-        from hat_keras.loading import load
-
         model_path = os.fspath(model)
-        model = load(model_path)
+        model = load_model(model_path)
     num_classes = getattr(model, "num_classes", None)
     if num_classes is None:
         raise ExportError(f"{type(model).__name__}: only document classifiers (HATTextClassifier) can be exported "

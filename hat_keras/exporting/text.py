@@ -12,27 +12,11 @@ from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
 
 
 def write_tokenizer_files(tokenizer, folder):
-    """Write a HATTokenizer (e.g. the one inside a `.keras` model) as the HF-format files `load_tokenizer`
-    reads back to the same ids: vocab.txt or vocab.json + merges.txt, tokenizer_config.json, config.json
-    (segment geometry). Returns `folder`."""
-    from hat_keras.tokenization import HATBytePairTokenizer
+    """Write a HATTokenizer (e.g. the one inside a `.keras` model) as HF-format files that `from_pretrained`
+    reads back to the same ids (`HATTokenizer.save_pretrained`), plus a config.json with the segment geometry.
+    Returns `folder`."""
     os.makedirs(folder, exist_ok=True)
-    word = tokenizer.word_tokenizer
-    specials = {k: getattr(word, k) for k in ("cls_token", "sep_token", "pad_token", "mask_token", "unk_token")}
-    if isinstance(word, HATBytePairTokenizer):
-        with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
-            json.dump(dict(word.vocabulary), f, ensure_ascii=False)
-        with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
-            f.write("#version: 0.2\n" + "".join(m + "\n" for m in word.merges))
-        config = {**specials, "add_prefix_space": bool(word.add_prefix_space)}
-    else:
-        with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
-            f.write("".join(t + "\n" for t in word.get_vocabulary()))
-        config = {**specials, "do_lower_case": bool(word.lowercase), "strip_accents": word.hf_strip_accents,
-                  "tokenize_chinese_chars": bool(word.split_on_cjk),
-                  "additional_special_tokens": list(word.get_config().get("special_tokens") or [])}
-    with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=1)
+    tokenizer.save_pretrained(folder)
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
         json.dump({"max_sentences": tokenizer.max_sentences, "max_sentence_length": tokenizer.max_sentence_length,
                    "model_max_length": tokenizer.model_max_length}, f, indent=1)

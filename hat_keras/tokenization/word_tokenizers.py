@@ -233,7 +233,8 @@ class HATBytePairTokenizer(keras_hub.tokenizers.BytePairTokenizer):
         _write_json(os.path.join(folder, "tokenizer_config.json"), {
             "tokenizer_class": "RobertaTokenizer", "bos_token": self.cls_token, "cls_token": self.cls_token,
             "sep_token": self.sep_token, "eos_token": self.sep_token, "pad_token": self.pad_token,
-            "mask_token": self.mask_token, "unk_token": self.unk_token})
+            "mask_token": self.mask_token, "unk_token": self.unk_token,
+            "add_prefix_space": bool(getattr(self, "add_prefix_space", False))})
 
     def set_vocabulary_and_merges(self, vocabulary, merges):
         if isinstance(merges, str):  # a merges.txt path: drop its "#version" header

@@ -30,11 +30,14 @@ def _add_common(p, task):
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strategy", default="auto", choices=["auto", "cpu", "one_device", "mirrored", "multiworker", "tpu"])
+    p.add_argument("--strategy", default="auto", choices=["auto", "cpu", "one_device", "mirrored", "multiworker", "tpu",
+                                                           "data_parallel"],
+                   help="auto: tpu / mirrored / cpu under TensorFlow, data_parallel (every JAX device) under "
+                        "KERAS_BACKEND=jax")
     p.add_argument("--tpu", help='TPU name / grpc address; "local" on TPU VMs (Colab, Kaggle)')
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
     p.add_argument("--steps-per-execution", type=int, default=1)
-    p.add_argument("--jit-compile", type=_jit, default=False, help="true / false / auto")
+    p.add_argument("--jit-compile", type=_jit, help="true / false / auto (default: true on JAX, false on TensorFlow)")
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--monitor", help="metric that picks the best model (default val_macro_f1 / val_loss / loss)")
     p.add_argument("--verbose", default="auto", help="auto, 0, 1 (progress bar) or 2 (one line per interval)")

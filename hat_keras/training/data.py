@@ -374,6 +374,9 @@ def distribute(strategy, examples, preprocess, global_batch_size, **kwargs):
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
         raise ValueError(f"global batch {global_batch_size} is not divisible by {replicas} replicas")
+    if getattr(strategy, "feeds_global_batches", False):
+        # keras.distribution (JAX): global batches; Keras' data adapter shards each across the devices
+        return make_dataset(examples, preprocess, global_batch_size, **kwargs)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras distributes it: every worker keeps its 1/num_workers of the (global) batches
         return make_dataset(examples, preprocess, global_batch_size, auto_shard=True, **kwargs)

@@ -19,6 +19,7 @@ from hat_keras.training import data as hd
 from hat_keras.training import optimization as opt_lib
 from hat_keras.training import preprocessing as pp
 from hat_keras.training import run_record
+from hat_keras.training import report as rp
 from hat_keras.training.strategy import get_strategy, is_chief, is_multi_worker, multi_worker_fit_fixes, num_workers
 
 logger = logging.getLogger("hat_keras")
@@ -46,7 +47,7 @@ class TrainArgs:
     tpu: Optional[str] = None
     precision: Optional[str] = None        # "mixed_bfloat16" on TPUs
     steps_per_execution: int = 1
-    jit_compile: Union[bool, str] = False
+    jit_compile: Union[bool, str, None] = None  # None: True on JAX (XLA is how it runs), False on TensorFlow
     pooling: str = "max"
     num_labels: Optional[int] = None       # when the data cannot tell (pre-tokenized without label names)
     mask_rate: float = pp.MASK_RATE
@@ -68,13 +69,17 @@ class TrainResult:
 
 # ------------------------------------------------------------------------------------------ models
 
-def load_classifier(model_dir, num_classes, multi_label=False, pooling="max"):
-    """A new HATTextClassifier head on the encoder of an HF-format HAT folder (any head there is ignored)."""
+def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", label_names=None):
+    """A new HATTextClassifier head on the encoder of an HF-format HAT folder (any head there is ignored);
+    `label_names` (the data's) travel with it into best.keras."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load(model_dir, task="text_classifier", num_labels=num_classes, pooling=pooling,
-                    problem_type="multi_label_classification" if multi_label else "single_label_classification",
-                    load_tokenizer=False)
+        model = load(model_dir, task="text_classifier", num_labels=num_classes, pooling=pooling,
+                     problem_type="multi_label_classification" if multi_label else "single_label_classification",
+                     load_tokenizer=False)
+    if label_names:
+        model.label_names = [str(n) for n in label_names]
+    return model
 
 
 def load_masked_lm(model_dir):
@@ -153,15 +158,19 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
         elif task == "mlm":
             model = load_masked_lm(args.model)
         else:
-            model = load_classifier(args.model, num_classes, multi, args.pooling)
+            model = load_classifier(args.model, num_classes, multi, args.pooling, train_ex.label_names)
     multi_worker_fit_fixes(model, strategy)
     backbone = model.backbone
     seq_len = backbone.segment_length * backbone.max_segments
     if preprocess is None:
         preprocess = _default_preprocess(task, args, backbone, train_ex)
+        if isinstance(preprocess, keras.layers.Layer) and getattr(model, "preprocessor", False) is None:
+            model.preprocessor = preprocess  # saved with best.keras, which then takes raw text on any backend
 
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
+    run_info = rp.describe_strategy(strategy)
+    rp.announce(run_info, global_batch)
     interval, intervals = _steps(args, train_ex, global_batch, task)
     total_steps = interval * intervals
     # The same run or none: refuse an output folder holding a run of other settings (see run_record).
@@ -180,7 +189,9 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     with strategy.scope():
         optimizer = opt_lib.create_optimizer(total_steps, lr, args.warmup_ratio, args.weight_decay)
         loss, weighted = model.default_loss(), model.default_metrics()
-        spe, jit = args.steps_per_execution, args.jit_compile
+        spe = args.steps_per_execution
+        jit = args.jit_compile if args.jit_compile is not None else bool(getattr(strategy, "feeds_global_batches",
+                                                                                 False))
         if is_multi_worker(strategy) and (spe != 1 or jit is not False):
             # Keras 3 + tf.distribute fails on CPU with steps_per_execution > 1 (keras#19246) and with XLA
             # (variables on another device), so multi-worker runs always use 1 and False
@@ -206,6 +217,10 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
                                       seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
+    # first: an interval's losses are on disk before its backup is, so a kill in between loses neither
+    callbacks.insert(0, rp.TrainingReport(rp.report_path(args.output_dir), {
+        **run_info, "task": task, "global_batch_size": global_batch, "steps_per_execution": spe,
+        "jit_compile": jit, "dtype_policy": keras.config.dtype_policy().name}, enabled=is_chief(strategy)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
         history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,

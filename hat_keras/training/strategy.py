@@ -10,7 +10,7 @@ from hat_keras import compat
 
 logger = logging.getLogger("hat_keras")
 
-STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multiworker", "tpu")
+STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multiworker", "tpu", "data_parallel")
 
 
 def set_logical_cpus(n):
@@ -33,10 +33,19 @@ def get_strategy(name="auto", tpu=None, devices=None):
       grpc:// address otherwise), "mirrored" (every local GPU, or `devices`), "multiworker" (cluster from
       the TF_CONFIG environment variable), "cpu"/"one_device" (one device), "auto" (tpu when TPU_NAME or a
       local TPU is present, mirrored when there are several GPUs, else the default strategy).
+    Under KERAS_BACKEND=jax: "auto" or "data_parallel" -> `keras.distribution.DataParallel` over every JAX
+      device, "cpu"/"one_device" -> the first JAX device (see `hat_keras.training.distribution`).
     """
     name = (name or "auto").lower().replace("-", "_")
     if name not in STRATEGIES:
         raise ValueError(f"strategy={name!r}; choose one of {', '.join(STRATEGIES)}")
+    from hat_keras.training import distribution
+
+    if distribution.is_jax_backend():
+        return distribution.jax_strategy(name, devices)
+    if name == "data_parallel":
+        raise ValueError("strategy='data_parallel' (keras.distribution over JAX devices) needs KERAS_BACKEND=jax; "
+                         "under TensorFlow use auto, mirrored, multiworker or tpu")
     if name == "auto":
         name = _auto()
     if name == "tpu":
@@ -67,8 +76,13 @@ def tpu_strategy(tpu=None):
     return strategy
 
 
+def tpu_present():
+    """A Cloud TPU named in TPU_NAME, or a TPU VM's local chips."""
+    return bool(os.environ.get("TPU_NAME")) or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
+
+
 def _auto():
-    if os.environ.get("TPU_NAME") or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0"):
+    if tpu_present():
         return "tpu"
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return "mirrored"
@@ -77,6 +91,8 @@ def _auto():
 
 def is_chief(strategy=None):
     """True on the worker that writes shared outputs (always True outside multi-worker training)."""
+    if hasattr(strategy, "process_index"):  # keras.distribution on JAX: process 0
+        return strategy.process_index == 0
     resolver = _resolver(strategy)
     if resolver is None:
         return True
@@ -88,12 +104,16 @@ def is_chief(strategy=None):
 
 
 def worker_id(strategy=None):
+    if hasattr(strategy, "process_index"):
+        return strategy.process_index
     resolver = _resolver(strategy)
     return 0 if resolver is None else int(resolver.task_id or 0)
 
 
 def num_workers(strategy=None):
     """Input pipelines (hosts/workers) feeding the strategy."""
+    if hasattr(strategy, "process_count"):
+        return strategy.process_count
     return int(getattr(getattr(strategy, "extended", None), "_num_workers", 1) or 1)
 
 
