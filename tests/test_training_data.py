@@ -90,7 +90,6 @@ def test_static_deterministic_and_skip(tmp_path):
 
 def test_shards_per_input_pipeline(tmp_path):
     ex = hd.read_examples(write_jsonl(tmp_path / "a.jsonl", 16), label_field="label")
-    ids = lambda d: sorted(int(i) for b in d for i in b["id"].numpy())  # noqa: E731
     seen = []
     for pid in range(2):
         ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pid, num_replicas_in_sync=2)
@@ -143,7 +142,8 @@ def test_text_preprocessors_give_static_batches(tmp_path):
     x, y, w = next(iter(ds))
     assert float(np.sum(w)) > 0 and y.shape == x["mask_positions"].shape
     with pytest.raises(ValueError, match="dynamic shape"):
-        hd.assert_static(hd.read_examples(tmp_path / "a.jsonl").dataset.map(lambda e: _pack(e["text"])).batch(3).element_spec)
+        ds = hd.read_examples(tmp_path / "a.jsonl").dataset.map(lambda e: _pack(e["text"]))
+        hd.assert_static(ds.batch(3).element_spec)
 
 
 def test_read_labelled_rows(tmp_path):
@@ -155,7 +155,8 @@ def test_read_labelled_rows(tmp_path):
     path.write_text('{"text": "a b", "label": 0}\n{"text": "c", "label": 1.0}\n', encoding="utf-8")
     assert read_labelled_rows(str(path)) == [("a b", 0), ("c", 1)]
     path.write_text('{"text": "a b", "label": "left"}\n{"text": "c", "label": 1}\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"d.jsonl:2: label field 'label' is 1 \(an integer\) but .*d.jsonl:1 has 'left'"):
+    with pytest.raises(DataError,
+                       match=r"d.jsonl:2: label field 'label' is 1 \(an integer\) but .*d.jsonl:1 has 'left'"):
         read_labelled_rows(str(path))
     path.write_text('{"text": "a"}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"d.jsonl:1: no label field 'label'"):

@@ -30,7 +30,8 @@ def random_checkpoint(peer, folder, config, head="mlm", pooling="max", seed=0):
     with torch.no_grad():
         for name, p in model.named_parameters():
             scale = 0.1
-            p.copy_((1.0 if name.endswith("weight") and "orm" in name else 0.0) + scale * torch.randn(p.shape, generator=g))
+            base = 1.0 if name.endswith("weight") and "orm" in name else 0.0
+            p.copy_(base + scale * torch.randn(p.shape, generator=g))
     state = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
     # transformers drops aliased copies in safetensors; keep one of each (the first D table, lm_head.bias).
     state.pop("lm_head.decoder.weight", None)

@@ -76,7 +76,8 @@ def convert(model, sequence_length, quantize=None, calibration=None, batch_size=
                     yield {k: v for k, v in calibration.inputs(i).items()}
             conv.representative_dataset = representative
             if int8_float_ops:
-                log(f"[export] int8 calibration on {len(calibration)} documents, keeping {list(int8_float_ops)} in float")
+                log(f"[export] int8 calibration on {len(calibration)} documents, keeping {list(int8_float_ops)} "
+                    "in float")
                 debugger = tf.lite.experimental.QuantizationDebugger(
                     converter=conv, debug_dataset=representative,
                     debug_options=tf.lite.experimental.QuantizationDebugOptions(

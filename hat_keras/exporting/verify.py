@@ -90,7 +90,8 @@ def check_tolerance(metrics, tolerance):
     if tolerance.get("max_abs_diff") is not None and not metrics["max_abs_diff"] <= tolerance["max_abs_diff"]:
         failures.append(f"max abs diff {metrics['max_abs_diff']:.3g} > {tolerance['max_abs_diff']:.3g}")
     if tolerance.get("min_agreement") is not None and not metrics["prediction_agreement"] >= tolerance["min_agreement"]:
-        failures.append(f"prediction agreement {metrics['prediction_agreement']:.3f} < {tolerance['min_agreement']:.3f}")
+        failures.append(f"prediction agreement {metrics['prediction_agreement']:.3f} < "
+                        f"{tolerance['min_agreement']:.3f}")
     return failures
 
 

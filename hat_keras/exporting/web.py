@@ -110,7 +110,8 @@ def _check_js_tokenizer(folder, texts, encoder, log):
                            encoder.segmentation], input=json.dumps(texts), capture_output=True, text=True,
                           timeout=600)
     if proc.returncode != 0:
-        raise ExportError(f"tokenize.mjs failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode}")
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit code {proc.returncode}"
+        raise ExportError(f"tokenize.mjs failed: {last}")
     got = json.loads(proc.stdout)
     want = encoder.encode(texts)
     for key in ("token_ids", "padding_mask"):
@@ -184,6 +185,7 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, calibra
     report = verified_export(out_dir, artifact, write, run, source, samples, tolerance, "web", quantize, log=log,
                              files=written)
     report["page"] = os.path.join(report["artifact_path"].rsplit(os.sep, 1)[0], "index.html")
-    log(f"[export] web app: {report['page']} (serve it: python {os.path.join(os.path.dirname(report['page']), 'serve.py')}"
+    serve = os.path.join(os.path.dirname(report["page"]), "serve.py")
+    log(f"[export] web app: {report['page']} (serve it: python {serve}"
         ", then open http://127.0.0.1:8000/)")
     return report

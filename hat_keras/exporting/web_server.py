@@ -3,7 +3,8 @@
   python -m hat_keras.exporting.web_server OUT [--port 8000] [--no-isolation]
   python OUT/serve.py [--port 8000]          (the same file, copied into every web export)
 
-Standard library only, so the copy in OUT runs without hat-keras installed. Any static file server works (`python -m http.server -d OUT`); browsers grant WebAssembly threads
+Standard library only, so the copy in OUT runs without hat-keras installed. Any static file server works
+(`python -m http.server -d OUT`); browsers grant WebAssembly threads
 (SharedArrayBuffer) only to cross-origin isolated pages, which need the two headers this server adds
 (Cross-Origin-Opener-Policy: same-origin, Cross-Origin-Embedder-Policy: require-corp). Without them
 the page runs LiteRT.js single-threaded.

@@ -258,7 +258,8 @@ def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
         model.load_weights(best)  # (with several workers the weights stay the last ones, identical everywhere)
     if eval_ds is not None:
         result.eval_results = {k: float(v) for k, v in
-                               keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True, verbose=0).items()}
+                               keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True,
+                                                    verbose=0).items()}
     if not is_chief(strategy):
         return
     if not tf.io.gfile.exists(best):
