@@ -166,7 +166,7 @@ def test_jax_cli_classify_sigkill_resumes_and_tf_predicts(tmp_path):
     resumed = subprocess.run(cmd, capture_output=True, text=True, env=jax_env(2), cwd=ROOT, timeout=600)
     log = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, log[-4000:]
-    assert "training on 2 cpu devices (jax backend" in log and "resuming after" in log, log[-3000:]
+    assert "training on 2 cpu devices (jax backend" in log and "resuming at step" in log, log[-3000:]
     assert json.loads(resumed.stdout[resumed.stdout.index("{\n"):])["steps"] == total
     report = json.loads((out / "training_report.json").read_text())
     assert report["devices"] == 2 and report["dtype_policy"] == "mixed_bfloat16"

@@ -25,7 +25,10 @@ def describe_strategy(strategy):
         return strategy.describe()
     from hat_keras.training.strategy import num_workers
 
-    devices = list(getattr(strategy.extended, "worker_devices", ()) or ())
+    try:
+        devices = list(getattr(strategy.extended, "worker_devices", ()) or ())
+    except RuntimeError:  # the default strategy has no worker devices
+        devices = []
     platform = tf.DeviceSpec.from_string(devices[0]).device_type if devices else None
     if platform is None:
         platform = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
