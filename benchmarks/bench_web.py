@@ -57,8 +57,8 @@ def python_litert(path, enc, threads, repeat):
     """Per-document ms (batch 1), the first call excluded, and the outputs of the last pass."""
     import numpy as np
 
-    from hat_keras.exporting.tflite import interpreter
-    runner = interpreter(path, threads).get_signature_runner("serving_default")
+    from hat_keras.exporting.tflite import LiteRTRunner
+    runner = LiteRTRunner(path, threads)
     times, outs = [], []
     first = True
     for r in range(repeat):

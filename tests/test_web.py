@@ -60,7 +60,7 @@ def python_litert(out, encoder, texts):
 # ---- the export (no browser) ------------------------------------------------------------------------
 def test_web_export_files_and_report(web_fp32):
     from hat_keras.exporting.metadata import read_metadata
-    from hat_keras.exporting.tflite import interpreter
+    from hat_keras.exporting.tflite import LiteRTRunner
     out, report, source, _, _ = web_fp32
     for name in ("index.html", "app.mjs", "style.css", "tokenizer.mjs", "tokenize.mjs", "unicode_tables.mjs",
                  "model.tflite", "config.json", "vocab.txt", "labels.txt", "web.json", "export_report.json", "serve.py",
@@ -77,10 +77,9 @@ def test_web_export_files_and_report(web_fp32):
     assert report["passed"] and report["max_abs_diff"] <= 1e-4 and report["contributions_max_abs_diff"] <= 1e-5
     if shutil.which("node"):
         assert report["javascript_tokenizer"] == {"checked": 8, "identical": True}
-    it = interpreter(out / "model.tflite")
-    runner = it.get_signature_runner("serving_default")
-    assert sorted(runner.get_output_details()) == ["logits", "segment_contributions"]
-    assert [list(d["shape"]) for d in it.get_input_details()] == [[1, 128], [1, 128]]
+    runner = LiteRTRunner(out / "model.tflite")
+    assert sorted(runner.output_names) == ["logits", "segment_contributions"]
+    assert list(runner.input_shapes.values()) == [[1, 128], [1, 128]]
     info, files = read_metadata(out / "model.tflite")
     assert info["outputs"] == ["logits", "segment_contributions"] and "vocab.txt" in files
     html = (out / "index.html").read_text()

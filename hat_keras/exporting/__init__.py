@@ -14,11 +14,12 @@ def _log_default(msg):
 
 def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenizer=None, name="hat", version=1,
                  sample_texts=None, calibration_texts=None, num_samples=16, tolerance=None, segmentation=None,
-                 int8_mask_value="default", int8_float_ops="default", litertjs=None, overwrite=False,
-                 log=_log_default):
+                 litertjs=None, overwrite=False, log=_log_default):
     """Export `model` (object, `.keras` file, checkpoint or preset folder) to `out_dir` and verify it.
 
-    `web` writes a static page on LiteRT.js; its quantize defaults to "dynamic" (pass "float32" for none).
+    quantize (tflite): float16, dynamic, or an integer-only variant for NPUs: w8a8, w8a16, mixed (calibrated on
+    `calibration_texts`; see `hat_keras.exporting.quantize`). `web` writes a static page on LiteRT.js; its
+    quantize defaults to "dynamic" (pass "float32" for none).
     Returns the export report (also written as `out_dir/export_report.json`); raises ExportVerificationError
     (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`. An existing
     `out_dir` is refused unless `overwrite`; then it is replaced whole, in one rename, once the new export
@@ -34,6 +35,9 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
         quantize = DEFAULT_QUANTIZE
     if quantize == "float32":
         quantize = None
+    if quantize == "int8":  # the name earlier releases used for full-int8
+        log("[export] --quantize int8 is w8a8 (int8 weights and activations)")
+        quantize = "w8a8"
     if sample_texts is not None and not len(sample_texts):
         raise ExportError("no sample texts: give documents to verify on, or none for synthetic ones")
     try:
@@ -45,12 +49,11 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
             f"{staging.out}")
     with staging:
         return _export(staging, model, format, quantize, labels, tokenizer, name, version, sample_texts,
-                       calibration_texts, num_samples, tolerance, segmentation, int8_mask_value, int8_float_ops,
-                       litertjs, log)
+                       calibration_texts, num_samples, tolerance, segmentation, litertjs, log)
 
 
 def _export(staging, model, format, quantize, labels, tokenizer, name, version, sample_texts, calibration_texts,
-            num_samples, tolerance, segmentation, int8_mask_value, int8_float_ops, litertjs, log):
+            num_samples, tolerance, segmentation, litertjs, log):
     from hat_keras.exporting import text as text_mod
     out_dir = staging
     source = model if isinstance(model, ExportSource) else make_source(model, labels=labels, tokenizer=tokenizer,
@@ -75,21 +78,18 @@ def _export(staging, model, format, quantize, labels, tokenizer, name, version, 
         from hat_keras.exporting.onnx import export_onnx
         return export_onnx(source, out_dir, samples, tolerance, log=log)
     from hat_keras.exporting import tflite
-    calibration = None
-    if quantize == "int8":
-        texts = calibration_texts or (list(sample_texts)[num_samples:] if sample_texts else None)
-        if not texts:
-            raise ExportError("int8 needs calibration texts (--calibration FILE.jsonl, or more --samples than "
-                              "--num-samples)")
-        calibration = text_documents(encoder, texts)
-    kw = {}
     if format == "web":
         from hat_keras.exporting.web import export_web
-        return export_web(source, out_dir, quantize, samples, calibration, tolerance, encoder=encoder,
+        return export_web(source, out_dir, quantize, samples, tolerance=tolerance, encoder=encoder,
                           litertjs=litertjs, log=log)
-    if int8_mask_value != "default":
-        kw["int8_mask_value"] = int8_mask_value
-    if int8_float_ops != "default":
-        kw["int8_float_ops"] = tuple(int8_float_ops or ())
+    calibration = None
+    if quantize in tflite.integer.VARIANTS:
+        texts = calibration_texts or (list(sample_texts)[num_samples:] if sample_texts else None)
+        if not texts:
+            raise ExportError(f"{quantize} needs calibration documents (--calibration FILE.jsonl, or more "
+                              "--samples than --num-samples)")
+        if encoder is None:
+            raise ExportError(f"{quantize} calibrates on text: pass tokenizer=FOLDER (with vocab.txt)")
+        calibration = text_documents(encoder, texts)
     return tflite.export_tflite(source, out_dir, quantize, samples, calibration, tolerance,
-                                tokenizer_settings=encoder.settings() if encoder else None, log=log, **kw)
+                                tokenizer_settings=encoder.settings() if encoder else None, log=log)

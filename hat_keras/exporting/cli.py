@@ -14,15 +14,20 @@ def add_export_parser(subparsers):
     p.add_argument("model", metavar="MODEL", help=".keras file, checkpoint folder (config.json) or Keras preset folder")
     p.add_argument("out", metavar="OUT", help="output folder")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--quantize", choices=("float32", "float16", "dynamic", "int8"), default=None,
-                   help="tflite (default float32) and web (default dynamic)")
+    p.add_argument("--quantize", choices=("float32", "float16", "dynamic", "w8a8", "w8a16", "mixed", "int8"),
+                   default=None,
+                   help="tflite (default float32) and web (default dynamic; float only). Integer-only for NPUs: "
+                        "w8a8 (int8 activations), w8a16 (int16 activations), mixed (w8a8 with the worst op "
+                        "types at int16); they need --calibration. int8 = w8a8")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder with vocab.txt (default: MODEL's folder)")
     p.add_argument("--labels", default=None, help="labels.txt, one class name per line (default: config id2label)")
     p.add_argument("--segmentation", choices=("uniform", "sentences", "presegmented"), default=None,
                    help="how raw text is cut into segments (default: the tokenizer's)")
     p.add_argument("--samples", default=None, help="documents to verify on (.jsonl with `text`, or .txt)")
     p.add_argument("--num-samples", type=int, default=16)
-    p.add_argument("--calibration", default=None, help="int8 calibration documents (.jsonl or .txt)")
+    p.add_argument("--calibration", default=None,
+                   help="calibration documents for w8a8/w8a16/mixed (.jsonl with `text`, or .txt; the first "
+                        "--num-calibration, in file order)")
     p.add_argument("--num-calibration", type=int, default=64)
     p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
                    help="web: where the npm package @litertjs/core is installed (default: node_modules here or "
@@ -48,7 +53,7 @@ def run_export(args):
         if args.max_abs_diff is not None or args.min_agreement is not None:
             key = None if args.quantize == "float32" else (
                 args.quantize or ("dynamic" if args.format == "web" else None))
-            tolerance = dict(TOLERANCES[key])
+            tolerance = dict(TOLERANCES["w8a8" if key == "int8" else key])
             if args.max_abs_diff is not None:
                 tolerance["max_abs_diff"] = args.max_abs_diff
             if args.min_agreement is not None:
@@ -63,7 +68,8 @@ def run_export(args):
         report = getattr(e, "report", None)
         if report:
             print(json.dumps({k: report[k] for k in report if k in ("failures", "max_abs_diff",
-                                                                    "prediction_agreement")}), file=sys.stderr)
+                                                                    "prediction_agreement", "worst_layers")}),
+                  file=sys.stderr)
         return 1
     print(report["report_path"])
     return 0

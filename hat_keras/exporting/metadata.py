@@ -20,11 +20,26 @@ def _schema():
     return schema
 
 
+def model_object(tflite_bytes):
+    """The mutable flatbuffer object of a `.tflite`, buffers stored past the flatbuffer (offset/size, as
+    ai-edge-quantizer writes them) read in, each as a numpy array so that packing stays fast."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
+    for buf in model.buffers:
+        if buf.data is not None and not isinstance(buf.data, np.ndarray):
+            buf.data = np.frombuffer(bytes(buf.data), np.uint8)  # a list would be packed byte by byte
+    return model
+
+
+def model_bytes(model):
+    from ai_edge_litert.tools import flatbuffer_utils
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def add_metadata(tflite_bytes, info, files):
     """tflite bytes + JSON-able `info` + {name: bytes} -> tflite bytes with metadata and associated files."""
-    import flatbuffers
     schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_bytes), 0)
+    model = model_object(tflite_bytes)
     buf = schema.BufferT()
     buf.data = np.frombuffer(json.dumps(info, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     model.buffers.append(buf)
@@ -33,9 +48,7 @@ def add_metadata(tflite_bytes, info, files):
     entry.buffer = len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if m.name not in (METADATA_NAME, METADATA_NAME.encode())]
     model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(tflite_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    out = bytes(builder.Output())
+    out = model_bytes(model)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, data in files.items():

@@ -1,24 +1,21 @@
-"""TFLite / LiteRT export: builtin ops only, fixed `[1, N·K]` inputs, fp32 / float16 / dynamic-range / int8.
+"""TFLite / LiteRT export: builtin ops only, fixed `[1, N·K]` inputs; fp32, float16, dynamic-range and the
+integer-only variants of `hat_keras.exporting.quantize` (w8a8, w8a16, mixed).
 
 The model is converted from a SavedModel with a single fixed-shape signature through `TFLiteConverter`
 restricted to TFLITE_BUILTINS, so a Flex (select TF) op fails the export instead of silently needing the
-Flex runtime on the phone. Full int8 quantizes the attention logits too: float32-min masking would give
-them an int8 scale of ~1e36, so the int8 model is built with a bounded mask (`INT8_MASK_VALUE`) and the
-attention ops can be kept in float (`int8_float_ops`) through `QuantizationDebugger`.
+Flex runtime on the phone. The host-side runner is LiteRT's `CompiledModel` (the LiteRT 2.x API; the
+`Interpreter` is its CPU-only legacy path), on XNNPACK with 2 threads.
 """
 import os
 import tempfile
 
 import numpy as np
 
-from hat_keras.exporting import metadata
+from hat_keras.exporting import metadata, quantize as integer
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
 
-QUANTIZATIONS = (None, "float16", "dynamic", "int8")
-INT8_MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays int8-sized
-# Ops left in float for int8 by default: the attention softmax path (see docs: int8 limits).
-INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
+QUANTIZATIONS = (None, "float16", "dynamic") + integer.VARIANTS
 
 
 def with_mask_value(model, mask_value):
@@ -51,38 +48,21 @@ def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=
     archive.write_out(directory, verbose=False)
 
 
-def convert(model, sequence_length, quantize=None, calibration=None, batch_size=1, int8_float_ops=INT8_FLOAT_OPS,
-            log=print, explain=False):
-    """Keras model -> tflite bytes (builtin ops only). `calibration`: Samples for int8; `explain`: add the
+def convert(model, sequence_length, quantize=None, batch_size=1, explain=False):
+    """Keras model -> tflite bytes (builtin ops only): fp32, float16 or dynamic-range. `explain`: add the
     `segment_contributions` output."""
     import tensorflow as tf
-    if quantize not in QUANTIZATIONS:
-        raise ExportError(f"quantize={quantize!r}; choose one of float16, dynamic, int8")
+    if quantize not in (None, "float16", "dynamic"):
+        raise ExportError(f"quantize={quantize!r}; the converter makes float16 and dynamic (integer variants: "
+                          "hat_keras.exporting.quantize)")
     with tempfile.TemporaryDirectory() as tmp:
         _fixed_saved_model(model, tmp, sequence_length, batch_size, explain)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize in ("float16", "dynamic", "int8"):
+        if quantize:
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             conv.target_spec.supported_types = [tf.float16]
-        if quantize == "int8":
-            if calibration is None or not len(calibration):
-                raise ExportError("int8 needs calibration documents (--calibration FILE.jsonl)")
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-
-            def representative():
-                for i in range(len(calibration)):
-                    yield {k: v for k, v in calibration.inputs(i).items()}
-            conv.representative_dataset = representative
-            if int8_float_ops:
-                log(f"[export] int8 calibration on {len(calibration)} documents, keeping {list(int8_float_ops)} "
-                    "in float")
-                debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=conv, debug_dataset=representative,
-                    debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                        denylisted_ops=list(int8_float_ops)))
-                return debugger.get_nondebug_quantized_model()
         try:
             return conv.convert()
         except Exception as e:  # converter errors are long; the first line says which op failed
@@ -102,16 +82,73 @@ def bundle_files(source):
     return files
 
 
-def interpreter(path, threads=2):
-    from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=os.fspath(path), num_threads=threads)
-    return it
+class LiteRTRunner:
+    """One signature of a `.tflite` on LiteRT: numpy in, {output name: numpy} out.
+
+    api="compiled": `CompiledModel` on the CPU accelerator (XNNPACK, `threads` threads) with its tensor
+    buffers allocated once; api="interpreter": the legacy `Interpreter` (kept for side-by-side benchmarks).
+    """
+
+    def __init__(self, path, threads=2, api="compiled", signature="serving_default"):
+        self.api, self.signature = api, signature
+        if api == "interpreter":
+            from ai_edge_litert.interpreter import Interpreter
+            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads).get_signature_runner(
+                signature)
+            self.output_names = list(self._runner.get_output_details())
+            self.input_shapes = {k: list(d["shape"]) for k, d in self._runner.get_input_details().items()}
+            return
+        if api != "compiled":
+            raise ValueError(f"api={api!r}; choose compiled or interpreter")
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.options import CpuOptions, Options
+        with _quiet_native():
+            self._model = CompiledModel.from_file(os.fspath(path),
+                                                  options=Options(cpu_options=CpuOptions(num_threads=threads)))
+        self._index = self._model.get_signature_index(signature)
+        names = self._model.get_signature_list()[signature]
+        self.input_names, self.output_names = list(names["inputs"]), list(names["outputs"])
+        self.input_shapes = {k: list(d["shape"]) for k, d in
+                             self._model.get_input_tensor_details(signature).items()}
+        details = self._model.get_output_tensor_details(signature)
+        self._outputs = [(details[n]["shape"], np.dtype(details[n]["dtype"])) for n in self.output_names]
+        self._in = self._model.create_input_buffers(self._index)
+        self._out = self._model.create_output_buffers(self._index)
+
+    def __call__(self, **inputs):
+        if self.api == "interpreter":
+            return {k: np.asarray(v) for k, v in self._runner(**inputs).items()}
+        for name, buf in zip(self.input_names, self._in):
+            buf.write(np.ascontiguousarray(inputs[name]))
+        self._model.run_by_index(self._index, self._in, self._out)
+        return {name: buf.read(int(np.prod(shape)), dtype).reshape(shape)
+                for name, buf, (shape, dtype) in zip(self.output_names, self._out, self._outputs)}
 
 
-def run_signature(path, token_ids, padding_mask, threads=2):
+class _quiet_native:
+    """LiteRT's C++ INFO lines (accelerator registration) go to fd 2: hide them while a model is compiled."""
+
+    def __enter__(self):
+        import sys
+        if os.environ.get("HAT_KERAS_DEBUG"):
+            self._saved = None
+            return
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+
+
+def run_signature(path, token_ids, padding_mask, threads=2, api="compiled"):
     """Every output of `serving_default` ({name: (B, ...) float32}) and per-document seconds (batch 1)."""
     import time
-    runner = interpreter(path, threads).get_signature_runner("serving_default")
+    runner = LiteRTRunner(path, threads, api)
     outs, secs = {}, []
     for i in range(len(token_ids)):
         args = {"token_ids": token_ids[i:i + 1], "padding_mask": padding_mask[i:i + 1]}
@@ -131,50 +168,87 @@ def run_tflite(path, token_ids, padding_mask, threads=2):
     return outs["logits"], secs
 
 
-def write_tflite(source, path, quantize=None, calibration=None, int8_mask_value=INT8_MASK_VALUE,
-                 int8_float_ops=INT8_FLOAT_OPS, tokenizer_settings=None, explain=False, log=print):
-    """Convert, check for non-builtin ops, bundle the metadata and write `path`; returns report extras.
-    `explain`: a second output, `segment_contributions` (the web export's)."""
-    model, extra = source.model, {}
-    if quantize == "int8" and int8_mask_value is not None:
-        model = with_mask_value(source.model, int8_mask_value)
-        extra = {"int8_mask_value": int8_mask_value, "int8_float_ops": list(int8_float_ops or ())}
-    data = convert(model, source.sequence_length, quantize, calibration=calibration,
-                   int8_float_ops=int8_float_ops, log=log, explain=explain)
+def write_tflite(source, path, quantize=None, calibration=None, tokenizer_settings=None, explain=False,
+                 log=print):
+    """Convert (and for the integer variants quantize on `calibration`), check for non-builtin ops, bundle
+    the metadata and write `path`; returns report extras (ops, op precision, for integer variants the
+    recipe and the worst layers). `explain`: a second output, `segment_contributions` (the web export's)."""
+    extra = {}
+    if quantize in integer.VARIANTS:
+        data, extra = _integer_variant(source, quantize, calibration, explain, log)
+    else:
+        data = convert(source.model, source.sequence_length, quantize, explain=explain)
     ops = metadata.operators(data)
     flex = [o for o in ops if o.startswith("CUSTOM")]
     if flex:
         raise ExportError(f"TFLite model needs non-builtin ops {flex}")
+    precision = integer.op_precision(data)
+    log(f"[export] op precision: {integer.precision_line(precision)}")
     outputs = ["logits", "segment_contributions"] if explain else ["logits"]
     info = {"format": "tflite", "quantization": quantize or "float32", "inputs": ["token_ids", "padding_mask"],
             "input_shape": [1, source.sequence_length], "outputs": outputs, **source.geometry(),
-            "labels": source.labels, "tokenizer": tokenizer_settings or {}}
+            "labels": source.labels, "tokenizer": tokenizer_settings or {},
+            "integer_only": precision["integer_only"]}
     with open(path, "wb") as f:
         f.write(metadata.add_metadata(data, info, bundle_files(source)))
-    return {"ops": ops, "runtime": "ai_edge_litert.Interpreter", "threads": 2, **extra}
+    return {"ops": ops, "op_precision": precision, "runtime": "ai_edge_litert.CompiledModel", "threads": 2,
+            **extra}
+
+
+def _integer_variant(source, variant, calibration, explain, log):
+    """(tflite bytes, report extras) of an integer-only variant, from the bounded-mask float model."""
+    model = with_mask_value(source.model, integer.MASK_VALUE)
+    float_model = convert(model, source.sequence_length, None, explain=explain)
+    padding = integer.padding_document(calibration, int(source.backbone.pad_token_id), source.segment_length)
+    quantizer = integer.IntegerQuantizer(float_model, calibration, padding, log=log)
+    with tempfile.TemporaryDirectory() as tmp:
+        float_path = os.path.join(tmp, "float.tflite")
+        with open(float_path, "wb") as f:
+            f.write(float_model)
+        reference, _ = run_signature(float_path, calibration.token_ids, calibration.padding_mask)
+
+    def agreement(data):
+        with tempfile.TemporaryDirectory() as tmp:
+            p = os.path.join(tmp, "q.tflite")
+            with open(p, "wb") as f:
+                f.write(data)
+            out, _ = run_signature(p, calibration.token_ids, calibration.padding_mask)
+        return float(np.mean(out["logits"].argmax(-1) == reference["logits"].argmax(-1)))
+
+    data, extra = quantizer.variant(variant, TOLERANCES[variant]["min_agreement"], agreement)
+    precision = integer.op_precision(data)
+    if not precision["integer_only"]:
+        raise ExportError(f"{variant}: {precision['float_matmuls']} FULLY_CONNECTED/BATCH_MATMUL ops still take "
+                          "float inputs; the model would not run on an integer-only accelerator")
+    worst = quantizer.layer_errors(data, calibration.head(min(2, len(calibration))), top=5)
+    return data, {**extra, "mask_value": integer.MASK_VALUE, "calibration_documents": len(calibration),
+                  "worst_layers": worst}
 
 
 def export_tflite(source, out_dir, quantize=None, samples=None, calibration=None, tolerance=None,
-                  int8_mask_value=INT8_MASK_VALUE, int8_float_ops=INT8_FLOAT_OPS, tokenizer_settings=None,
-                  log=print):
+                  tokenizer_settings=None, log=print):
     """`out_dir/model.tflite` (+ export_report.json), verified on LiteRT against the Keras model."""
     tolerance = dict(tolerance or TOLERANCES[quantize])
     artifact = "model.tflite"
 
-    if quantize == "int8" and int8_mask_value is None:
-        raise ExportError("int8 with the float32-min attention mask aborts the LiteRT calibration/runtime; "
-                          "use a bounded int8_mask_value such as -30")
-
     def write(tmp):
-        return write_tflite(source, os.path.join(tmp, artifact), quantize, calibration, int8_mask_value,
-                            int8_float_ops, tokenizer_settings, log=log)
+        return write_tflite(source, os.path.join(tmp, artifact), quantize, calibration, tokenizer_settings,
+                            log=log)
 
     def run(path, samples):
         logits, secs = run_tflite(path, samples.token_ids, samples.padding_mask)
         info, files = metadata.read_metadata(path)
         return logits, secs, {"associated_files": sorted(files)}
 
-    return verified_export(out_dir, artifact, write, run, source, samples, tolerance, "tflite", quantize, log=log)
+    try:
+        return verified_export(out_dir, artifact, write, run, source, samples, tolerance, "tflite", quantize,
+                               log=log)
+    except ExportError as e:
+        worst = (getattr(e, "report", None) or {}).get("worst_layers")
+        if worst:
+            log("[export] worst layers (relative error of their int outputs): " + ", ".join(
+                f"{w['op']} {w['relative_error']:.3g} ({w['tensor']})" for w in worst))
+        raise
 
 
 class TFLiteTextClassifier:
@@ -191,7 +265,7 @@ class TFLiteTextClassifier:
                     f.write(data)
             self.tokenizer = HATTokenizer.from_pretrained(tmp, max_sentences=self.info["max_sentences"],
                                                           max_sentence_length=self.info["max_sentence_length"])
-        self.runner = interpreter(path, threads).get_signature_runner("serving_default")
+        self.runner = LiteRTRunner(path, threads)
 
     def encode(self, texts):
         out = self.tokenizer([str(t) for t in texts], segmentation=self.segmentation)

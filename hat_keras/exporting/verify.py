@@ -17,7 +17,9 @@ TOLERANCES = {
     None: {"max_abs_diff": 1e-4},
     "float16": {"min_agreement": 0.99},
     "dynamic": {"min_agreement": 0.99},
-    "int8": {"min_agreement": 0.90},
+    "w8a8": {"min_agreement": 0.99},
+    "w8a16": {"min_agreement": 0.99},
+    "mixed": {"min_agreement": 0.99},
 }
 
 
@@ -43,6 +45,9 @@ class Samples:
         if i is None:
             return {"token_ids": self.token_ids, "padding_mask": self.padding_mask}
         return {"token_ids": self.token_ids[i:i + 1], "padding_mask": self.padding_mask[i:i + 1]}
+
+    def head(self, n):
+        return Samples(self.token_ids[:n], self.padding_mask[:n], self.texts[:n] if self.texts else None, self.kind)
 
 
 def synthetic_documents(source, n=16, seed=0):

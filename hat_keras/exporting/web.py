@@ -34,6 +34,7 @@ TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 WASM_BUILDS = ("litert_wasm_internal", "litert_wasm_threaded_internal", "litert_wasm_compat_internal")
 SEGMENTATIONS = ("uniform", "sentences")
 DEFAULT_QUANTIZE = "dynamic"
+WEB_QUANTIZATIONS = (None, "float16", "dynamic")
 
 
 def _package_root():
@@ -122,8 +123,8 @@ def _check_js_tokenizer(folder, texts, encoder, log):
     return {"checked": len(texts), "identical": True}
 
 
-def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, calibration=None, tolerance=None,
-               encoder=None, litertjs=None, log=print, **tflite_kw):
+def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, tolerance=None, encoder=None,
+               litertjs=None, log=print):
     """Write the web app into `out_dir` after verifying its `.tflite` (see the module docstring)."""
     if encoder is None:
         raise ExportError("the web export needs the model's tokenizer (a folder with vocab.txt): pass --tokenizer DIR")
@@ -133,16 +134,17 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, calibra
     if type(encoder.tokenizer.word_tokenizer).__name__ != "HATWordPieceTokenizer" or not source.vocab_path:
         raise ExportError("the web export supports WordPiece vocabularies (vocab.txt) only; byte-level BPE "
                           "tokenizers are not implemented in JavaScript")
-    if quantize == "int8" and calibration is None:
-        raise ExportError("int8 needs calibration texts (--calibration FILE.jsonl)")
+    if quantize not in WEB_QUANTIZATIONS:
+        raise ExportError(f"the web page runs float32, float16 or dynamic (got {quantize}); the integer-only "
+                          "variants are for NPUs: --format tflite")
     runtime = find_litertjs(litertjs)
     tolerance = dict(tolerance or TOLERANCES[quantize])
     artifact = "model.tflite"
     written = []
 
     def write(tmp):
-        extra = tflite.write_tflite(source, os.path.join(tmp, artifact), quantize, calibration,
-                                    tokenizer_settings=encoder.settings(), explain=True, log=log, **tflite_kw)
+        extra = tflite.write_tflite(source, os.path.join(tmp, artifact), quantize,
+                                    tokenizer_settings=encoder.settings(), explain=True, log=log)
         from hat_keras.exporting import web_unicode
         for name in APP_FILES:
             shutil.copy(os.path.join(APP_DIR, name), os.path.join(tmp, name))

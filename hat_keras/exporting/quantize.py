@@ -1,0 +1,271 @@
+"""Integer-only LiteRT models for NPUs, and what precision each op of a `.tflite` computes in.
+
+Phone NPUs (Qualcomm HTP, MediaTek APU, Google Tensor, Samsung) and Edge-TPU-class accelerators run integer
+models only. The variants are built with Google's `ai-edge-quantizer`, which quantizes a float `.tflite` by
+recipe (per op type and per tensor-name scope), supports int16 activations beside int8 weights and measures
+per-tensor error against the float model; TFLiteConverter's int8 path offers none of the three.
+
+  w8a8   int8 weights, int8 activations (every supported op);
+  w8a16  int8 weights, int16 activations (what NPU delegates accept where int8 activations lose accuracy);
+  mixed  w8a8, with the op types whose int8 outputs err most (measured on the calibration documents) kept at
+         int16: still integer-only, smaller activations than w8a16 where they are harmless.
+
+The float model they start from adds a bounded value for masked keys (`MASK_VALUE`), not float32 min, so the
+attention logits get a usable scale; the float exports keep float32 min.
+"""
+import collections
+
+import numpy as np
+
+
+from hat_keras.exporting.source import ExportError
+
+VARIANTS = ("w8a8", "w8a16", "mixed")
+MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
+SIGNATURE = "serving_default"
+BIAS_SCOPE = "attention_bias"  # the name scope of `hat_keras.layers.AttentionBias`
+MIXED_MAX_INT16_OPS = 4  # op types the mixed recipe may raise to int16 before it gives up
+# Ops every integer-only accelerator must run in integers (the model's matrix products).
+MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+    return schema
+
+
+def recipe(activation_bits, int16_ops=()):
+    """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations, `int16_ops` at 16."""
+    from ai_edge_quantizer import qtyping, recipe_manager
+    manager = recipe_manager.RecipeManager()
+    manager.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, activation_bits, 8)
+    for op in int16_ops:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
+        manager.add_static_config(".*", qtyping.TFLOperationName(op), 16, 8)
+    return manager.get_quantization_recipe()
+
+
+def padding_document(samples, pad_id, segment_length):
+    """The first calibration document cut to half a segment (the rest padding): it calibrates the attention
+    bias (0 or `MASK_VALUE`), whose range the documents themselves cover only if some are short."""
+    from hat_keras.exporting.verify import Samples
+    keep = max(1, segment_length // 2)
+    ids, mask = samples.token_ids[:1].copy(), samples.padding_mask[:1].copy()
+    ids[:, keep:], mask[:, keep:] = pad_id, 0
+    return Samples(ids, mask, kind="padding")
+
+
+def calibration_data(samples):
+    """Samples -> the quantizer's {signature: [one-document input dict, ...]}, in file order."""
+    return {SIGNATURE: [samples.inputs(i) for i in range(len(samples))]}
+
+
+def float_outputs(data):
+    """`data` with every integer graph output dequantized in the graph: the signature keeps returning float32
+    logits on every runtime (an NPU delegate leaves the final DEQUANTIZE to the CPU)."""
+    from hat_keras.exporting.metadata import model_bytes, model_object
+    schema = _schema()
+    model = model_object(data)
+    subgraph = model.subgraphs[0]
+    integer = (schema.TensorType.INT8, schema.TensorType.INT16, schema.TensorType.UINT8)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    changed = False
+    for pos, tid in enumerate(subgraph.outputs):
+        tensor = subgraph.tensors[tid]
+        if tensor.type not in integer:
+            continue
+        if schema.BuiltinOperator.DEQUANTIZE not in codes:
+            code = schema.OperatorCodeT()
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
+            code.version = 1
+            model.operatorCodes.append(code)
+            codes.append(schema.BuiltinOperator.DEQUANTIZE)
+        out = schema.TensorT()
+        out.shape, out.shapeSignature, out.type = tensor.shape, tensor.shapeSignature, schema.TensorType.FLOAT32
+        out.name = tensor.name
+        tensor.name = (tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name) + "/quantized"
+        empty = schema.BufferT()
+        model.buffers.append(empty)
+        out.buffer = len(model.buffers) - 1
+        subgraph.tensors.append(out)
+        new = len(subgraph.tensors) - 1
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = codes.index(schema.BuiltinOperator.DEQUANTIZE), [tid], [new]
+        subgraph.operators.append(op)
+        subgraph.outputs[pos] = new
+        for signature in model.signatureDefs or []:
+            for entry in signature.outputs:
+                if entry.tensorIndex == tid:
+                    entry.tensorIndex = new
+        changed = True
+    if not changed:
+        return bytes(data)
+    return model_bytes(model)
+
+
+def op_precision(data):
+    """Per op type, how many ops compute in each type (that of their first non-constant input), and whether
+    the model is integer-only: every FULLY_CONNECTED and BATCH_MATMUL takes int8/int16 activations."""
+    schema = _schema()
+    if not isinstance(data, (bytes, bytearray)):
+        with open(data, "rb") as f:
+            data = f.read()
+    model = schema.Model.GetRootAs(data, 0)
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    counts = collections.defaultdict(collections.Counter)
+    float_matmuls = 0
+    subgraph = model.Subgraphs(0)
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        inputs = [subgraph.Tensors(j) for j in op.InputsAsNumpy() if j >= 0]
+        activations = [t for t in inputs if not model.Buffers(t.Buffer()).DataLength()] or inputs
+        dtype = type_names[activations[0].Type()] if activations else "none"
+        counts[name][dtype] += 1
+        if name in MATMUL_OPS and any(t.Type() not in (schema.TensorType.INT8, schema.TensorType.INT16)
+                                      for t in activations):
+            float_matmuls += 1
+    summary = collections.Counter()
+    for per_type in counts.values():
+        summary.update(per_type)
+    return {"integer_only": float_matmuls == 0, "float_matmuls": float_matmuls,
+            "ops": {name: dict(sorted(c.items())) for name, c in sorted(counts.items())},
+            "summary": dict(sorted(summary.items()))}
+
+
+def precision_line(precision):
+    """One line for logs and tables, e.g. `integer-only; int8 410, int16 0, float32 21`."""
+    s = precision["summary"]
+    head = "integer-only" if precision["integer_only"] else f"{precision['float_matmuls']} float matmuls"
+    return f"{head}; " + ", ".join(f"{k} {s.get(k, 0)}" for k in ("int8", "int16", "float32"))
+
+
+class IntegerQuantizer:
+    """Calibrate a float `.tflite` once on the user's documents, then build any variant from that calibration.
+
+    The calibration statistics (per-tensor min/max of the float model) do not depend on the recipe, so the
+    mixed search re-quantizes without re-running the documents.
+    """
+
+    def __init__(self, float_model, calibration, padding=None, log=print, threads=2):
+        from ai_edge_quantizer import quantizer
+        if calibration is None or not len(calibration):
+            raise ExportError("integer-only variants need calibration documents (--calibration FILE.jsonl)")
+        self.float_model, self.calibration, self.log, self.threads = bytes(float_model), calibration, log, threads
+        self._quantizer = quantizer.Quantizer(bytearray(self.float_model), recipe(16))
+        log(f"[export] calibrating on {len(calibration)} documents ...")
+        with _quiet():
+            self.statistics = self._quantizer.calibrate(calibration_data(calibration), num_threads=threads)
+            if padding is not None:
+                self._widen(self._quantizer.calibrate(calibration_data(padding), num_threads=threads))
+
+    def _widen(self, extra):
+        """The attention-bias tensors take min/max over both calibrations. The quantizer keeps a moving average
+        of min/max (smoothing 0.95), which one short document among long ones barely moves."""
+        for name, qsv in extra.items():
+            if BIAS_SCOPE in name and name in self.statistics and qsv and self.statistics[name]:
+                old = self.statistics[name]
+                self.statistics[name] = {**old, "min": np.minimum(old["min"], qsv["min"]),
+                                         "max": np.maximum(old["max"], qsv["max"])}
+
+    def quantize(self, activation_bits=8, int16_ops=()):
+        self._quantizer.load_quantization_recipe(recipe(activation_bits, int16_ops))
+        with _quiet():
+            result = self._quantizer.quantize(self.statistics, enable_progress_bar=False,
+                                              enable_progress_report=False)
+        return float_outputs(bytes(result.quantized_model))
+
+    def layer_errors(self, quantized, samples, top=None):
+        """Per op type, the worst relative error (noise power / signal power, i.e. 1/SNR from
+        `Quantizer.validate`) of any tensor it produces on `samples`; worst first."""
+        from ai_edge_quantizer import quantizer
+        from ai_edge_quantizer.utils import validation_utils
+        q = quantizer.Quantizer(bytearray(self.float_model), previous_quantized_model=bytearray(quantized))
+        with _quiet():
+            result = q.validate(calibration_data(samples), num_threads=self.threads,
+                                error_metrics=[validation_utils.ValidationErrorMetric.SNR])
+        producers = _tensor_producers(self.float_model)
+        worst = {}
+        for tensor, metrics in result.get_signature_comparison_result(SIGNATURE).intermediate_tensors.items():
+            op = producers.get(tensor)
+            if not metrics["snr"]:  # an all-zero float tensor on these documents (e.g. no padding): no signal
+                continue
+            error = 1.0 / float(metrics["snr"])
+            if op and error > worst.get(op, (-1.0, ""))[0]:
+                worst[op] = (error, tensor)
+        ranked = sorted(((op, e, t) for op, (e, t) in worst.items()), key=lambda x: -x[1])
+        return [{"op": op, "relative_error": round(e, 6), "tensor": t} for op, e, t in ranked[:top]]
+
+    def variant(self, name, reference, check):
+        """(tflite bytes, report extras) of variant `name`. `check(data) -> agreement` on the calibration
+        documents drives the mixed search: raise the worst op type to int16 until `check` passes."""
+        if name == "w8a8":
+            return self.quantize(8), {"int16_ops": []}
+        if name == "w8a16":
+            return self.quantize(16), {"int16_ops": ["ALL_SUPPORTED"]}
+        if name != "mixed":
+            raise ExportError(f"quantize={name!r}; choose one of {', '.join(VARIANTS)}")
+        int16_ops, tried = [], []
+        data = self.quantize(8)
+        probe = self.calibration.head(min(4, len(self.calibration)))
+        while True:
+            agreement = check(data)
+            tried.append({"int16_ops": list(int16_ops), "calibration_agreement": agreement})
+            self.log(f"[export] mixed: int16 {int16_ops or 'none'} -> agreement {agreement:.3f} on the "
+                     "calibration documents")
+            if agreement >= reference or len(int16_ops) >= MIXED_MAX_INT16_OPS:
+                return data, {"int16_ops": int16_ops, "mixed_search": tried}
+            errors = [e for e in self.layer_errors(data, probe) if e["op"] not in int16_ops
+                      and e["op"] in _quantizable_ops()]
+            if not errors:
+                return data, {"int16_ops": int16_ops, "mixed_search": tried}
+            int16_ops.append(errors[0]["op"])
+            data = self.quantize(8, int16_ops)
+
+
+def _quantizable_ops():
+    from ai_edge_quantizer import qtyping
+    return {o.value for o in qtyping.TFLOperationName}
+
+
+def _tensor_producers(data):
+    """{float tensor name: op type that writes it} of the float model (integer and bool tensors, e.g. masks
+    and indices, are not quantized)."""
+    schema = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    subgraph, out = model.Subgraphs(0), {}
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        for j in op.OutputsAsNumpy():
+            tensor = subgraph.Tensors(j)
+            if tensor.Type() == schema.TensorType.FLOAT32:
+                out[tensor.Name().decode()] = name
+    return out
+
+
+class _quiet:
+    """The quantizer's tqdm bars, absl logs and debugging warnings, silenced while it runs (hat-keras prints
+    its own progress lines)."""
+
+    def __enter__(self):
+        import contextlib
+        import io
+        import logging
+        import warnings
+        self._loggers = [logging.getLogger(n) for n in ("absl", "ai_edge_quantizer")]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.ERROR)
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        self._stack.close()
+        for lg, level in zip(self._loggers, self._levels):
+            lg.setLevel(level)
