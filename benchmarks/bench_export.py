@@ -1,7 +1,7 @@
 """Every export variant on the Hyperpartisan test set: accuracy, macro F1, agreement with float32, max abs
 logit diff, size, LiteRT ms/doc (batch 1, 2 threads) and what precision the ops compute in.
 
-  python benchmarks/bench_export.py --model MODEL [--tokenizer DIR] [--num-docs 0] [--json FILE]
+  python -m benchmarks.bench_export --model MODEL [--tokenizer DIR] [--num-docs 0] [--json FILE]
 
 MODEL is a fine-tuned HAT classifier (.keras, checkpoint or preset folder). Without it, the benchmark builds
 a stand-in: the mini-ec2 fixture encoder (EC2-mini geometry: 8 x 128 tokens, hidden 256) with a fresh

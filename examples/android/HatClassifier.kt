@@ -1,19 +1,24 @@
-// Android (Kotlin) call sequence for a HAT `model.tflite` exported by `hat-keras export --format tflite`.
-// Dependencies: com.google.ai.edge.litert:litert (or org.tensorflow:tensorflow-lite) and
-// org.tensorflow:tensorflow-lite-support for FileUtil. The WordPiece step is left to `tokenizer`:
-// it must return the same ids as hat_keras.exporting.tflite.TFLiteTextClassifier.encode().
+// Android (Kotlin) call sequence for a HAT `model.tflite` exported by `hat-keras export --format tflite`,
+// on LiteRT 2.x's CompiledModel API (com.google.ai.edge.litert:litert:2.3.0; the Interpreter is its CPU-only
+// legacy path). Accelerator.NPU runs the integer-only variants (--quantize w8a8|w8a16|mixed) where the phone's
+// NPU delegate accepts them; CPU (XNNPACK) runs every variant. The WordPiece step is left to the caller: it
+// must return the same ids as hat_keras.exporting.tflite.TFLiteTextClassifier.encode().
 package org.example.hat
 
 import android.content.Context
+import com.google.ai.edge.litert.Accelerator
+import com.google.ai.edge.litert.CompiledModel
 import org.json.JSONObject
-import org.tensorflow.lite.Interpreter
-import org.tensorflow.lite.support.common.FileUtil
 import java.io.File
 import java.util.zip.ZipFile
 import kotlin.math.exp
 
-class HatClassifier(context: Context, assetName: String = "model.tflite") {
-    private val interpreter: Interpreter
+class HatClassifier(
+    context: Context,
+    assetName: String = "model.tflite",
+    accelerator: Accelerator = Accelerator.CPU,
+) {
+    private val model: CompiledModel
     val labels: List<String>
     val vocab: List<String>
     private val maxSentences: Int
@@ -22,8 +27,8 @@ class HatClassifier(context: Context, assetName: String = "model.tflite") {
     private val padId: Int
 
     init {
-        // 1. the model, memory-mapped, 2 threads
-        interpreter = Interpreter(FileUtil.loadMappedFile(context, assetName), Interpreter.Options().setNumThreads(2))
+        // 1. the model, compiled once for the chosen accelerator
+        model = CompiledModel.create(context.assets, assetName, CompiledModel.Options(accelerator))
         // 2. the bundled files: the .tflite is also a zip archive
         val copy = File(context.cacheDir, assetName)
         if (!copy.exists()) context.assets.open(assetName).use { i -> copy.outputStream().use { i.copyTo(it) } }
@@ -57,16 +62,19 @@ class HatClassifier(context: Context, assetName: String = "model.tflite") {
         return ids to mask
     }
 
+    private val inputs = model.createInputBuffers()   // serving_default order: token_ids, padding_mask
+    private val outputs = model.createOutputBuffers() // logits, float32 for every variant (integer ones
+                                                      // dequantize their output inside the graph)
+
     /** 4-5. run the serving_default signature and return (label, probabilities). */
     fun classify(wordPieceIds: IntArray): Pair<String, FloatArray> {
         val (ids, mask) = segment(wordPieceIds)
-        val n = ids.size
-        val logits = Array(1) { FloatArray(labels.size) }
-        interpreter.runSignature(
-            mapOf("token_ids" to arrayOf(ids).also { check(it[0].size == n) }, "padding_mask" to arrayOf(mask)),
-            mapOf("logits" to logits), "serving_default")
-        val max = logits[0].maxOrNull() ?: 0f
-        val e = logits[0].map { exp((it - max).toDouble()) }
+        inputs[0].writeInt(ids)
+        inputs[1].writeInt(mask)
+        model.run(inputs, outputs)
+        val logits = outputs[0].readFloat()
+        val max = logits.maxOrNull() ?: 0f
+        val e = logits.map { exp((it - max).toDouble()) }
         val probs = e.map { (it / e.sum()).toFloat() }.toFloatArray()
         return labels[probs.indices.maxByOrNull { probs[it] }!!] to probs
     }

@@ -7,13 +7,14 @@ per-tensor error against the float model; TFLiteConverter's int8 path offers non
 
   w8a8   int8 weights, int8 activations (every supported op);
   w8a16  int8 weights, int16 activations (what NPU delegates accept where int8 activations lose accuracy);
-  mixed  w8a8, with the op types whose int8 outputs err most (measured on the calibration documents) kept at
-         int16: still integer-only, smaller activations than w8a16 where they are harmless.
+  mixed  w8a8, with the Keras layers whose int8 outputs err most (measured on the calibration documents, in
+         practice the LayerNorms) kept in float32: every FULLY_CONNECTED and BATCH_MATMUL stays integer.
 
 The float model they start from adds a bounded value for masked keys (`MASK_VALUE`), not float32 min, so the
 attention logits get a usable scale; the float exports keep float32 min.
 """
 import collections
+import re
 
 import numpy as np
 
@@ -23,8 +24,8 @@ from hat_keras.exporting.source import ExportError
 VARIANTS = ("w8a8", "w8a16", "mixed")
 MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
 SIGNATURE = "serving_default"
-BIAS_SCOPE = "attention_bias"  # the name scope of `hat_keras.layers.AttentionBias`
-MIXED_MAX_INT16_OPS = 4  # op types the mixed recipe may raise to int16 before it gives up
+MIXED_MAX_FLOAT_LAYERS = 4  # layer kinds the mixed recipe may keep in float32
+MIXED_MIN_GAIN = 0.1  # ... each only if it brings the logits at least 10 % closer to the float model's
 # Ops every integer-only accelerator must run in integers (the model's matrix products).
 MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
 
@@ -34,19 +35,47 @@ def _schema():
     return schema
 
 
-def recipe(activation_bits, int16_ops=()):
-    """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations, `int16_ops` at 16."""
-    from ai_edge_quantizer import qtyping, recipe_manager
+def recipe(activation_bits, float_layers=()):
+    """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations; the Keras layers named
+    in `float_layers` (families such as "layer_norm", every instance) stay float32."""
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
     manager = recipe_manager.RecipeManager()
-    manager.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, activation_bits, 8)
-    for op in int16_ops:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
-        manager.add_static_config(".*", qtyping.TFLOperationName(op), 16, 8)
+    every = qtyping.TFLOperationName.ALL_SUPPORTED
+    manager.add_static_config(".*", every, activation_bits, 8)
+    # LiteRT's integer BATCH_MATMUL reads one scale for a constant operand (the last layer's CLS-only
+    # attention multiplies by a weight): per-channel scales there give zeros. Per-tensor for that op.
+    manager.add_static_config(".*", qtyping.TFLOperationName.BATCH_MATMUL, activation_bits, 8,
+                              weight_granularity=qtyping.QuantGranularity.TENSORWISE)
+    for kind in float_layers:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
+        manager.add_quantization_config(layer_regex(kind), every,
+                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     return manager.get_quantization_recipe()
+
+
+def layer_kind(tensor_name):
+    """The Keras layer kind a tensor belongs to: `.../segment_encoder_1/ffn_layer_norm_1/moments/variance`
+    -> `ffn_layer_norm` (the innermost name scope with a Keras `_N` suffix, the suffix dropped)."""
+    parts = tensor_name.split("/")[:-1]
+    for part in reversed(parts):
+        m = re.fullmatch(r"(.+?)(_\d+)+", part)
+        if m:
+            return m.group(1)
+    return parts[-1] if parts else tensor_name
+
+
+def layer_family(kind):
+    """`attention_layer_norm` -> `layer_norm`: the kinds one Keras layer class has under different names."""
+    return kind.split("_", 1)[1] if "_" in kind else kind
+
+
+def layer_regex(family):
+    """Every instance of every layer kind in `family` (`layer_norm`: embeddings_, attention_, ffn_...)."""
+    return rf"/([a-z0-9]+_)*{re.escape(family)}(_\d+)+/"
 
 
 def padding_document(samples, pad_id, segment_length):
     """The first calibration document cut to half a segment (the rest padding): it calibrates the attention
-    bias (0 or `MASK_VALUE`), whose range the documents themselves cover only if some are short."""
+    bias (0 or `MASK_VALUE`) and padding positions, which the documents cover only if some are short."""
     from hat_keras.exporting.verify import Samples
     keep = max(1, segment_length // 2)
     ids, mask = samples.token_ids[:1].copy(), samples.padding_mask[:1].copy()
@@ -155,30 +184,36 @@ class IntegerQuantizer:
         self.float_model, self.calibration, self.log, self.threads = bytes(float_model), calibration, log, threads
         self._quantizer = quantizer.Quantizer(bytearray(self.float_model), recipe(16))
         log(f"[export] calibrating on {len(calibration)} documents ...")
+        documents = [calibration.inputs(i) for i in range(len(calibration))]
+        if padding is not None:
+            documents += [padding.inputs(i) for i in range(len(padding))]
+        self.statistics = {}
         with _quiet():
-            self.statistics = self._quantizer.calibrate(calibration_data(calibration), num_threads=threads)
-            if padding is not None:
-                self._widen(self._quantizer.calibrate(calibration_data(padding), num_threads=threads))
+            for doc in documents:
+                self._merge(self._quantizer.calibrate({SIGNATURE: [doc]}, num_threads=threads))
 
-    def _widen(self, extra):
-        """The attention-bias tensors take min/max over both calibrations. The quantizer keeps a moving average
-        of min/max (smoothing 0.95), which one short document among long ones barely moves."""
-        for name, qsv in extra.items():
-            if BIAS_SCOPE in name and name in self.statistics and qsv and self.statistics[name]:
-                old = self.statistics[name]
-                self.statistics[name] = {**old, "min": np.minimum(old["min"], qsv["min"]),
-                                         "max": np.maximum(old["max"], qsv["max"])}
+    def _merge(self, qsvs):
+        """Min/max over every document. The quantizer's own calibration keeps a moving average of min/max
+        (smoothing 0.95), which clips what the documents' extremes reach: 1/sqrt(variance) of padding
+        positions in LayerNorm, the masked attention bias of short documents."""
+        for name, qsv in qsvs.items():
+            old = self.statistics.get(name)
+            if not old or not qsv:
+                self.statistics[name] = qsv or old
+                continue
+            self.statistics[name] = {**old, "min": np.minimum(old["min"], qsv["min"]),
+                                     "max": np.maximum(old["max"], qsv["max"])}
 
-    def quantize(self, activation_bits=8, int16_ops=()):
-        self._quantizer.load_quantization_recipe(recipe(activation_bits, int16_ops))
+    def quantize(self, activation_bits=8, float_layers=()):
+        self._quantizer.load_quantization_recipe(recipe(activation_bits, float_layers))
         with _quiet():
             result = self._quantizer.quantize(self.statistics, enable_progress_bar=False,
                                               enable_progress_report=False)
         return float_outputs(bytes(result.quantized_model))
 
     def layer_errors(self, quantized, samples, top=None):
-        """Per op type, the worst relative error (noise power / signal power, i.e. 1/SNR from
-        `Quantizer.validate`) of any tensor it produces on `samples`; worst first."""
+        """Per Keras layer kind, the worst relative error (noise power / signal power, 1/SNR from
+        `Quantizer.validate`) of any float tensor it computes, on `samples`; worst first."""
         from ai_edge_quantizer import quantizer
         from ai_edge_quantizer.utils import validation_utils
         q = quantizer.Quantizer(bytearray(self.float_model), previous_quantized_model=bytearray(quantized))
@@ -188,45 +223,54 @@ class IntegerQuantizer:
         producers = _tensor_producers(self.float_model)
         worst = {}
         for tensor, metrics in result.get_signature_comparison_result(SIGNATURE).intermediate_tensors.items():
-            op = producers.get(tensor)
-            if not metrics["snr"]:  # an all-zero float tensor on these documents (e.g. no padding): no signal
+            if tensor not in producers or not metrics["snr"]:  # not float, or all zero here (no signal)
                 continue
-            error = 1.0 / float(metrics["snr"])
-            if op and error > worst.get(op, (-1.0, ""))[0]:
-                worst[op] = (error, tensor)
-        ranked = sorted(((op, e, t) for op, (e, t) in worst.items()), key=lambda x: -x[1])
-        return [{"op": op, "relative_error": round(e, 6), "tensor": t} for op, e, t in ranked[:top]]
+            kind, error = layer_kind(tensor), 1.0 / float(metrics["snr"])
+            if error > worst.get(kind, {"relative_error": -1.0})["relative_error"]:
+                worst[kind] = {"layer": kind, "op": producers[tensor], "relative_error": round(error, 6),
+                               "tensor": tensor}
+        return sorted(worst.values(), key=lambda e: -e["relative_error"])[:top]
 
-    def variant(self, name, reference, check):
-        """(tflite bytes, report extras) of variant `name`. `check(data) -> agreement` on the calibration
-        documents drives the mixed search: raise the worst op type to int16 until `check` passes."""
+    def variant(self, name, check):
+        """(tflite bytes, report extras) of variant `name`. `check(data) -> (agreement, mean abs logit diff)`
+        against the float model on the calibration documents drives the mixed search."""
         if name == "w8a8":
-            return self.quantize(8), {"int16_ops": []}
+            return self.quantize(8), {"float_layers": []}
         if name == "w8a16":
-            return self.quantize(16), {"int16_ops": ["ALL_SUPPORTED"]}
+            return self.quantize(16), {"float_layers": []}
         if name != "mixed":
             raise ExportError(f"quantize={name!r}; choose one of {', '.join(VARIANTS)}")
-        int16_ops, tried = [], []
-        data = self.quantize(8)
-        probe = self.calibration.head(min(4, len(self.calibration)))
-        while True:
-            agreement = check(data)
-            tried.append({"int16_ops": list(int16_ops), "calibration_agreement": agreement})
-            self.log(f"[export] mixed: int16 {int16_ops or 'none'} -> agreement {agreement:.3f} on the "
-                     "calibration documents")
-            if agreement >= reference or len(int16_ops) >= MIXED_MAX_INT16_OPS:
-                return data, {"int16_ops": int16_ops, "mixed_search": tried}
-            errors = [e for e in self.layer_errors(data, probe) if e["op"] not in int16_ops
-                      and e["op"] in _quantizable_ops()]
-            if not errors:
-                return data, {"int16_ops": int16_ops, "mixed_search": tried}
-            int16_ops.append(errors[0]["op"])
-            data = self.quantize(8, int16_ops)
+        return self._mixed(check)
 
-
-def _quantizable_ops():
-    from ai_edge_quantizer import qtyping
-    return {o.value for o in qtyping.TFLOperationName}
+    def _mixed(self, check):
+        """Start from w8a8; keep in float32 the family of the Keras layer whose outputs err most
+        (`layer_errors`; the family: every LayerNorm, say, since their errors add up) if that brings the
+        logits at least `MIXED_MIN_GAIN` closer to the float model's and every matrix product stays integer;
+        stop at the first family that does not. Deterministic (calibration documents,
+        in order)."""
+        probe = self.calibration.head(min(2, len(self.calibration)))
+        kept, data = [], self.quantize(8)
+        agreement, diff = check(data)
+        tried = [{"float_layers": [], "calibration_agreement": agreement, "mean_abs_logit_diff": diff}]
+        self.log(f"[export] mixed: w8a8 -> agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
+        rejected = set()
+        while len(kept) < MIXED_MAX_FLOAT_LAYERS:
+            candidates = [layer_family(e["layer"]) for e in self.layer_errors(data, probe)]
+            candidates = [f for f in candidates if f not in kept and f not in rejected]
+            if not candidates:
+                break
+            kind = candidates[0]
+            candidate = self.quantize(8, kept + [kind])
+            if not op_precision(candidate)["integer_only"]:  # the layer holds matmuls: not an option
+                rejected.add(kind)
+                continue
+            a, d = check(candidate)
+            tried.append({"float_layers": kept + [kind], "calibration_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: + {kind} in float32 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
+            if not (d <= diff * (1 - MIXED_MIN_GAIN) and a >= agreement):
+                break
+            kept, data, agreement, diff = kept + [kind], candidate, a, d
+        return data, {"float_layers": kept, "mixed_search": tried}
 
 
 def _tensor_producers(data):

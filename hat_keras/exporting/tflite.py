@@ -207,15 +207,16 @@ def _integer_variant(source, variant, calibration, explain, log):
             f.write(float_model)
         reference, _ = run_signature(float_path, calibration.token_ids, calibration.padding_mask)
 
-    def agreement(data):
+    def check(data):
         with tempfile.TemporaryDirectory() as tmp:
             p = os.path.join(tmp, "q.tflite")
             with open(p, "wb") as f:
                 f.write(data)
             out, _ = run_signature(p, calibration.token_ids, calibration.padding_mask)
-        return float(np.mean(out["logits"].argmax(-1) == reference["logits"].argmax(-1)))
+        return (float(np.mean(out["logits"].argmax(-1) == reference["logits"].argmax(-1))),
+                float(np.mean(np.abs(out["logits"] - reference["logits"]))))
 
-    data, extra = quantizer.variant(variant, TOLERANCES[variant]["min_agreement"], agreement)
+    data, extra = quantizer.variant(variant, check)
     precision = integer.op_precision(data)
     if not precision["integer_only"]:
         raise ExportError(f"{variant}: {precision['float_matmuls']} FULLY_CONNECTED/BATCH_MATMUL ops still take "
