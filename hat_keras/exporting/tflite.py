@@ -115,6 +115,15 @@ class LiteRTRunner:
         self._in = self._model.create_input_buffers(self._index)
         self._out = self._model.create_output_buffers(self._index)
 
+    def __del__(self):
+        """Releasing the compiled model logs one C++ INFO line per accelerator: keep them off the terminal."""
+        if getattr(self, "_model", None) is not None:
+            try:
+                with _quiet_native():
+                    self._in = self._out = self._model = None
+            except Exception:  # interpreter shutdown: os may already be gone
+                pass
+
     def __call__(self, **inputs):
         if self.api == "interpreter":
             return {k: np.asarray(v) for k, v in self._runner(**inputs).items()}
