@@ -35,6 +35,17 @@ def _schema():
     return schema
 
 
+def _operators(model):
+    """(op type name, operator) for each op of the main subgraph of a read-only flatbuffer `Model`."""
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    subgraph = model.Subgraphs(0)
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        yield names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"), op
+
+
 def recipe(activation_bits, float_layers=()):
     """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations; the Keras layers named
     in `float_layers` (families such as "layer_norm", every instance) stay float32."""
@@ -139,15 +150,11 @@ def op_precision(data):
         with open(data, "rb") as f:
             data = f.read()
     model = schema.Model.GetRootAs(data, 0)
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     counts = collections.defaultdict(collections.Counter)
     float_matmuls = 0
     subgraph = model.Subgraphs(0)
-    for i in range(subgraph.OperatorsLength()):
-        op = subgraph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+    for name, op in _operators(model):
         inputs = [subgraph.Tensors(j) for j in op.InputsAsNumpy() if j >= 0]
         activations = [t for t in inputs if not model.Buffers(t.Buffer()).DataLength()] or inputs
         dtype = type_names[activations[0].Type()] if activations else "none"
@@ -278,12 +285,8 @@ def _tensor_producers(data):
     and indices, are not quantized)."""
     schema = _schema()
     model = schema.Model.GetRootAs(data, 0)
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     subgraph, out = model.Subgraphs(0), {}
-    for i in range(subgraph.OperatorsLength()):
-        op = subgraph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+    for name, op in _operators(model):
         for j in op.OutputsAsNumpy():
             tensor = subgraph.Tensors(j)
             if tensor.Type() == schema.TensorType.FLOAT32:

@@ -193,6 +193,9 @@ def write_tflite(source, path, quantize=None, calibration=None, tokenizer_settin
         raise ExportError(f"TFLite model needs non-builtin ops {flex}")
     precision = integer.op_precision(data)
     log(f"[export] op precision: {integer.precision_line(precision)}")
+    if quantize in integer.VARIANTS and not precision["integer_only"]:
+        raise ExportError(f"{quantize}: {precision['float_matmuls']} FULLY_CONNECTED/BATCH_MATMUL ops still "
+                          "take float inputs; the model would not run on an integer-only accelerator")
     outputs = ["logits", "segment_contributions"] if explain else ["logits"]
     info = {"format": "tflite", "quantization": quantize or "float32", "inputs": ["token_ids", "padding_mask"],
             "input_shape": [1, source.sequence_length], "outputs": outputs, **source.geometry(),
@@ -210,26 +213,21 @@ def _integer_variant(source, variant, calibration, explain, log):
     float_model = convert(model, source.sequence_length, None, explain=explain)
     padding = integer.padding_document(calibration, int(source.backbone.pad_token_id), source.segment_length)
     quantizer = integer.IntegerQuantizer(float_model, calibration, padding, log=log)
-    with tempfile.TemporaryDirectory() as tmp:
-        float_path = os.path.join(tmp, "float.tflite")
-        with open(float_path, "wb") as f:
-            f.write(float_model)
-        reference, _ = run_signature(float_path, calibration.token_ids, calibration.padding_mask)
+
+    def logits(data):  # on LiteRT, the calibration documents
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.tflite")
+            with open(path, "wb") as f:
+                f.write(data)
+            return run_signature(path, calibration.token_ids, calibration.padding_mask)[0]["logits"]
+
+    reference = logits(float_model)
 
     def check(data):
-        with tempfile.TemporaryDirectory() as tmp:
-            p = os.path.join(tmp, "q.tflite")
-            with open(p, "wb") as f:
-                f.write(data)
-            out, _ = run_signature(p, calibration.token_ids, calibration.padding_mask)
-        return (float(np.mean(out["logits"].argmax(-1) == reference["logits"].argmax(-1))),
-                float(np.mean(np.abs(out["logits"] - reference["logits"]))))
+        out = logits(data)
+        return float(np.mean(out.argmax(-1) == reference.argmax(-1))), float(np.mean(np.abs(out - reference)))
 
     data, extra = quantizer.variant(variant, check)
-    precision = integer.op_precision(data)
-    if not precision["integer_only"]:
-        raise ExportError(f"{variant}: {precision['float_matmuls']} FULLY_CONNECTED/BATCH_MATMUL ops still take "
-                          "float inputs; the model would not run on an integer-only accelerator")
     worst = quantizer.layer_errors(data, calibration.head(min(2, len(calibration))), top=5)
     return data, {**extra, "mask_value": integer.MASK_VALUE, "calibration_documents": len(calibration),
                   "worst_layers": worst}
