@@ -307,10 +307,11 @@ ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX512-VNNI",
 
 
 def cpu_description():
-    """'AMD EPYC (AVX2)': the CPU model and the ISA extensions relevant to the kernels, from /proc/cpuinfo."""
+    """'AMD EPYC, family 25 model 1 (AVX2)': the CPU model (family/model tell apart CPU generations that share
+    a name) and the ISA extensions relevant to the kernels, from /proc/cpuinfo."""
     import platform
 
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags, ids = platform.processor() or platform.machine(), set(), {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -320,8 +321,12 @@ def cpu_description():
                     model = value.strip()
                 elif key in ("flags", "features"):
                     flags.update(value.split())
+                elif key in ("cpu family", "model") and key not in ids:
+                    ids[key] = value.strip()
     except OSError:
         pass
+    if len(ids) == 2:
+        model += f", family {ids['cpu family']} model {ids['model']}"
     isa = [name for flag, name in ISA_FLAGS.items() if flag in flags]
     return f"{model} ({', '.join(isa) or 'no AVX2/AVX-512/dotprod'})"
 

@@ -156,7 +156,7 @@ def op_precision(data):
     subgraph = model.Subgraphs(0)
     for name, op in _operators(model):
         inputs = [subgraph.Tensors(j) for j in op.InputsAsNumpy() if j >= 0]
-        activations = [t for t in inputs if not model.Buffers(t.Buffer()).DataLength()] or inputs
+        activations = [t for t in inputs if not _is_constant(model, t)] or inputs
         dtype = type_names[activations[0].Type()] if activations else "none"
         counts[name][dtype] += 1
         if name in MATMUL_OPS and any(t.Type() not in (schema.TensorType.INT8, schema.TensorType.INT16)
@@ -168,6 +168,12 @@ def op_precision(data):
     return {"integer_only": float_matmuls == 0, "float_matmuls": float_matmuls,
             "ops": {name: dict(sorted(c.items())) for name, c in sorted(counts.items())},
             "summary": dict(sorted(summary.items()))}
+
+
+def _is_constant(model, tensor):
+    """A tensor with data: in the flatbuffer, or (ai-edge-quantizer's large-model layout) at an offset after it."""
+    buffer = model.Buffers(tensor.Buffer())
+    return bool(buffer.DataLength() or buffer.Offset())
 
 
 def precision_line(precision):

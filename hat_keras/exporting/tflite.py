@@ -82,19 +82,28 @@ def bundle_files(source):
     return files
 
 
+KERNELS = ("xnnpack", "builtin")  # YNNPACK: not in the ai-edge-litert 2.3.0 wheel (compile fails)
+
+
 class LiteRTRunner:
     """One signature of a `.tflite` on LiteRT: numpy in, {output name: numpy} out.
 
-    api="compiled": `CompiledModel` on the CPU accelerator (XNNPACK, `threads` threads) with its tensor
-    buffers allocated once; api="interpreter": the legacy `Interpreter` (kept for side-by-side benchmarks).
+    api="compiled": `CompiledModel` on the CPU accelerator with its tensor buffers allocated once;
+    api="interpreter": the legacy `Interpreter` (kept for side-by-side benchmarks). `kernels`: "xnnpack" (the
+    default delegate) or "builtin" (TFLite's own kernels, no delegate);
+    `benchmarks/bench_litert.py` times each on the CPU at hand.
     """
 
-    def __init__(self, path, threads=2, api="compiled", signature="serving_default"):
-        self.api, self.signature = api, signature
+    def __init__(self, path, threads=2, api="compiled", signature="serving_default", kernels="xnnpack"):
+        if kernels not in KERNELS:
+            raise ValueError(f"kernels={kernels!r}; choose one of {', '.join(KERNELS)}")
+        self.api, self.signature, self.kernels = api, signature, kernels
         if api == "interpreter":
-            from ai_edge_litert.interpreter import Interpreter
-            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads).get_signature_runner(
-                signature)
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+            resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if kernels == "builtin"
+                        else OpResolverType.AUTO)
+            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
+                                       experimental_op_resolver_type=resolver).get_signature_runner(signature)
             self.output_names = list(self._runner.get_output_details())
             self.input_shapes = {k: list(d["shape"]) for k, d in self._runner.get_input_details().items()}
             return
@@ -102,9 +111,10 @@ class LiteRTRunner:
             raise ValueError(f"api={api!r}; choose compiled or interpreter")
         from ai_edge_litert.compiled_model import CompiledModel
         from ai_edge_litert.options import CpuOptions, Options
+        from ai_edge_litert.cpu_options import CpuKernelMode
+        cpu = CpuOptions(num_threads=threads, kernel_mode=CpuKernelMode.BUILTIN if kernels == "builtin" else None)
         with _quiet_native():
-            self._model = CompiledModel.from_file(os.fspath(path),
-                                                  options=Options(cpu_options=CpuOptions(num_threads=threads)))
+            self._model = CompiledModel.from_file(os.fspath(path), options=Options(cpu_options=cpu))
         self._index = self._model.get_signature_index(signature)
         names = self._model.get_signature_list()[signature]
         self.input_names, self.output_names = list(names["inputs"]), list(names["outputs"])
