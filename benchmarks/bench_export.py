@@ -146,7 +146,7 @@ def main(argv=None):
         if "op_precision" in r:
             row["op_precision"] = precision_line(r["op_precision"])
             row["integer_only"] = r["op_precision"]["integer_only"]
-            row["float_layers"] = r.get("float_layers")
+            row["int16_matmuls"] = r.get("int16_matmuls")
         log(f"[bench] {name}: evaluating on {len(texts)} documents ...")
         row.update(evaluate(r["artifact_path"], fmt, source, samples, reference, labels) or {})
         rows.append(row)

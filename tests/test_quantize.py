@@ -41,6 +41,42 @@ def test_integer_only_variant_is_verified_and_reported(tiny, w8a16):
     assert np.mean(logits.argmax(-1) == ref.argmax(-1)) >= 0.99
 
 
+def test_mixed_quantizes_only_the_matmuls(tiny, tmp_path):
+    from hat_keras.exporting import export_model
+    from hat_keras.exporting.quantize import MATMUL_OPS, op_precision
+    source, encoder, texts, calib = tiny
+    report = export_model(source, tmp_path / "out", "tflite", "mixed", sample_texts=texts,
+                          num_samples=len(texts), calibration_texts=calib[:8], segmentation="uniform")
+    precision = op_precision(str(tmp_path / "out" / "model.tflite"))
+    assert report["passed"] and precision["integer_only"] and report["prediction_agreement"] >= 0.99
+    integer = {op: c for op, c in precision["ops"].items() if {"int8", "int16"} & c.keys()}
+    assert integer.keys() - {"QUANTIZE", "DEQUANTIZE"} == set(MATMUL_OPS)  # the rest computes in float32
+    assert precision["ops"]["SOFTMAX"].keys() == precision["ops"]["MEAN"].keys() == {"float32"}
+    searched = {e["int16"][0] for e in report["mixed_search"] if len(e["int16"]) == 1}
+    assert set(report["int16_matmuls"]) <= searched and "BATCH_MATMUL:segment_encoder" in searched
+
+
+def test_recipe_raises_one_matmul_kind_to_int16(tiny):
+    import re
+    from hat_keras.exporting import quantize as q
+    from hat_keras.exporting.text import TextEncoder
+    from hat_keras.exporting.tflite import convert, with_mask_value
+    from hat_keras.exporting.verify import text_documents
+    source, _, _, calib = tiny
+    float_model = convert(with_mask_value(source.model, q.MASK_VALUE), source.sequence_length)
+    quantizer = q.IntegerQuantizer(float_model, text_documents(TextEncoder(source, "uniform"), calib[:2]),
+                                   log=lambda m: None)
+    schema = q._schema()
+    model = schema.Model.GetRootAs(float_model, 0)
+    names = [model.Subgraphs(0).Tensors(op.Outputs(0)).Name().decode()
+             for name, op in q._operators(model) if name == "BATCH_MATMUL"]
+    in_segments = sum(bool(re.search(r"/segment_encoder_\d+/", n)) for n in names)
+    data = quantizer.quantize(8, matmuls_only=True, wide=[("BATCH_MATMUL", "segment_encoder")])
+    ops = q.op_precision(data)["ops"]
+    assert 0 < in_segments < len(names)
+    assert ops["BATCH_MATMUL"] == {"int16": in_segments, "int8": len(names) - in_segments}
+
+
 def test_float_model_is_not_integer_only(tiny, tmp_path):
     from hat_keras.exporting.quantize import op_precision
     from hat_keras.exporting.tflite import convert

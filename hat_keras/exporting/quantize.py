@@ -24,7 +24,7 @@ from hat_keras.exporting.source import ExportError
 VARIANTS = ("w8a8", "w8a16", "mixed")
 MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
 SIGNATURE = "serving_default"
-MIXED_MAX_FLOAT_LAYERS = 4  # layer kinds the mixed recipe may keep in float32
+MIXED_MAX_INT16 = 4  # matmul kinds the mixed recipe may raise to int16 activations (int16 runs slower) ...
 MIXED_MIN_GAIN = 0.1  # ... each only if it brings the logits at least 10 % closer to the float model's
 # Ops every integer-only accelerator must run in integers (the model's matrix products).
 MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
@@ -46,20 +46,24 @@ def _operators(model):
         yield names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM"), op
 
 
-def recipe(activation_bits, float_layers=()):
-    """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations; the Keras layers named
-    in `float_layers` (families such as "layer_norm", every instance) stay float32."""
-    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+def recipe(activation_bits, matmuls_only=False, wide=()):
+    """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations, for every supported op
+    or (`matmuls_only`) for FULLY_CONNECTED and BATCH_MATMUL only, every other op staying float32. `wide`:
+    (op type, Keras layer kind) pairs whose matmuls take int16 activations instead."""
+    from ai_edge_quantizer import qtyping, recipe_manager
+    op_name, tensorwise = qtyping.TFLOperationName, qtyping.QuantGranularity.TENSORWISE
     manager = recipe_manager.RecipeManager()
-    every = qtyping.TFLOperationName.ALL_SUPPORTED
-    manager.add_static_config(".*", every, activation_bits, 8)
+    if matmuls_only:
+        manager.add_static_config(".*", op_name.FULLY_CONNECTED, activation_bits, 8)
+    else:
+        manager.add_static_config(".*", op_name.ALL_SUPPORTED, activation_bits, 8)
     # LiteRT's integer BATCH_MATMUL reads one scale for a constant operand (the last layer's CLS-only
     # attention multiplies by a weight): per-channel scales there give zeros. Per-tensor for that op.
-    manager.add_static_config(".*", qtyping.TFLOperationName.BATCH_MATMUL, activation_bits, 8,
-                              weight_granularity=qtyping.QuantGranularity.TENSORWISE)
-    for kind in float_layers:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
-        manager.add_quantization_config(layer_regex(kind), every,
-                                        algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    manager.add_static_config(".*", op_name.BATCH_MATMUL, activation_bits, 8, weight_granularity=tensorwise)
+    for op, kind in wide:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
+        manager.add_static_config(layer_regex(kind), op_name(op), 16, 8,
+                                  weight_granularity=tensorwise if op == "BATCH_MATMUL" else
+                                  qtyping.QuantGranularity.CHANNELWISE)
     return manager.get_quantization_recipe()
 
 
@@ -74,14 +78,9 @@ def layer_kind(tensor_name):
     return parts[-1] if parts else tensor_name
 
 
-def layer_family(kind):
-    """`attention_layer_norm` -> `layer_norm`: the kinds one Keras layer class has under different names."""
-    return kind.split("_", 1)[1] if "_" in kind else kind
-
-
-def layer_regex(family):
-    """Every instance of every layer kind in `family` (`layer_norm`: embeddings_, attention_, ffn_...)."""
-    return rf"/([a-z0-9]+_)*{re.escape(family)}(_\d+)+/"
+def layer_regex(kind):
+    """Every instance of Keras layer kind `kind` (`ffn_output`: `.../ffn_output_1/...`, `.../ffn_output_3/...`)."""
+    return rf"/{re.escape(kind)}(_\d+)+/"
 
 
 def padding_document(samples, pad_id, segment_length):
@@ -217,8 +216,8 @@ class IntegerQuantizer:
             self.statistics[name] = {**old, "min": np.minimum(old["min"], qsv["min"]),
                                      "max": np.maximum(old["max"], qsv["max"])}
 
-    def quantize(self, activation_bits=8, float_layers=()):
-        self._quantizer.load_quantization_recipe(recipe(activation_bits, float_layers))
+    def quantize(self, activation_bits=8, matmuls_only=False, wide=()):
+        self._quantizer.load_quantization_recipe(recipe(activation_bits, matmuls_only, wide))
         with _quiet():
             result = self._quantizer.quantize(self.statistics, enable_progress_bar=False,
                                               enable_progress_report=False)
@@ -248,42 +247,58 @@ class IntegerQuantizer:
         """(tflite bytes, report extras) of variant `name`. `check(data) -> (agreement, mean abs logit diff)`
         against the float model on the calibration documents drives the mixed search."""
         if name == "w8a8":
-            return self.quantize(8), {"float_layers": []}
+            return self.quantize(8), {}
         if name == "w8a16":
-            return self.quantize(16), {"float_layers": []}
+            return self.quantize(16), {}
         if name != "mixed":
             raise ExportError(f"quantize={name!r}; choose one of {', '.join(VARIANTS)}")
         return self._mixed(check)
 
     def _mixed(self, check):
-        """Start from w8a8; keep in float32 the family of the Keras layer whose outputs err most
-        (`layer_errors`; the family: every LayerNorm, say, since their errors add up) if that brings the
-        logits at least `MIXED_MIN_GAIN` closer to the float model's and every matrix product stays integer;
-        stop at the first family that does not. Deterministic (calibration documents,
-        in order)."""
-        probe = self.calibration.head(min(2, len(self.calibration)))
-        kept, data = [], self.quantize(8)
+        """int8 matmuls, every other op float32; then the matmul kinds (op type and Keras layer kind, e.g.
+        BATCH_MATMUL in `segment_encoder`, FULLY_CONNECTED in `ffn_output`) at int16 activations, most
+        sensitive first: each is tried alone, then added in order of its gain if it brings the logits at least
+        `MIXED_MIN_GAIN` closer to the float model's. Deterministic (calibration documents, in order)."""
+        data = self.quantize(8, matmuls_only=True)
         agreement, diff = check(data)
-        tried = [{"float_layers": [], "calibration_agreement": agreement, "mean_abs_logit_diff": diff}]
-        self.log(f"[export] mixed: w8a8 -> agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
-        rejected = set()
-        while len(kept) < MIXED_MAX_FLOAT_LAYERS:
-            candidates = [layer_family(e["layer"]) for e in self.layer_errors(data, probe)]
-            candidates = [f for f in candidates if f not in kept and f not in rejected]
-            if not candidates:
+        tried = [{"int16": [], "calibration_agreement": agreement, "mean_abs_logit_diff": diff}]
+        self.log(f"[export] mixed: int8 matmuls -> agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
+        alone = []
+        for op, kind in matmul_kinds(self.float_model):
+            a, d = check(self.quantize(8, matmuls_only=True, wide=[(op, kind)]))
+            tried.append({"int16": [f"{op}:{kind}"], "calibration_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: {op} in {kind} at int16 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
+            alone.append((d, a, op, kind))
+        wide = []
+        for d_alone, a_alone, op, kind in sorted(alone):
+            if len(wide) >= MIXED_MAX_INT16 or d_alone > diff * (1 - MIXED_MIN_GAIN):
                 break
-            kind = candidates[0]
-            candidate = self.quantize(8, kept + [kind])
-            if not op_precision(candidate)["integer_only"]:  # the layer holds matmuls: not an option
-                rejected.add(kind)
-                continue
-            a, d = check(candidate)
-            tried.append({"float_layers": kept + [kind], "calibration_agreement": a, "mean_abs_logit_diff": d})
-            self.log(f"[export] mixed: + {kind} in float32 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
-            if not (d <= diff * (1 - MIXED_MIN_GAIN) and a >= agreement):
-                break
-            kept, data, agreement, diff = kept + [kind], candidate, a, d
-        return data, {"float_layers": kept, "mixed_search": tried}
+            candidate = self.quantize(8, matmuls_only=True, wide=wide + [(op, kind)])
+            if not wide:
+                a, d = a_alone, d_alone
+            else:
+                a, d = check(candidate)
+                names = [f"{o}:{k}" for o, k in wide + [(op, kind)]]
+                tried.append({"int16": names, "calibration_agreement": a, "mean_abs_logit_diff": d})
+                self.log(f"[export] mixed: {', '.join(names)} at int16 -> agreement {a:.3f}, "
+                         f"mean |logit diff| {d:.4f}")
+            if d <= diff * (1 - MIXED_MIN_GAIN):
+                wide, data, agreement, diff = wide + [(op, kind)], candidate, a, d
+        return data, {"int16_matmuls": [f"{o}:{k}" for o, k in wide], "mixed_search": tried}
+
+
+def matmul_kinds(data):
+    """(op type, Keras layer kind) of every FULLY_CONNECTED and BATCH_MATMUL of a float model, in graph order."""
+    schema = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    subgraph, seen = model.Subgraphs(0), []
+    for name, op in _operators(model):
+        if name in MATMUL_OPS:
+            tensor = subgraph.Tensors(op.Outputs(0)).Name().decode()
+            key = (name, layer_kind(tensor))
+            if key not in seen and re.search(layer_regex(key[1]), tensor):  # a recipe can name it
+                seen.append(key)
+    return seen
 
 
 def _tensor_producers(data):
