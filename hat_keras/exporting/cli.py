@@ -17,8 +17,8 @@ def add_export_parser(subparsers):
     p.add_argument("--quantize", choices=("float32", "float16", "dynamic", "w8a8", "w8a16", "mixed", "int8"),
                    default=None,
                    help="tflite (default float32) and web (default dynamic; float only). Integer-only for NPUs: "
-                        "w8a8 (int8 activations), w8a16 (int16 activations), mixed (w8a8 with the worst op "
-                        "types at int16); they need --calibration. int8 = w8a8")
+                        "w8a8 (int8 activations), w8a16 (int16 activations), mixed (int8 matmuls, the rest "
+                        "float32, the most sensitive matmuls at int16); they need --calibration. int8 = w8a8")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder with vocab.txt (default: MODEL's folder)")
     p.add_argument("--labels", default=None, help="labels.txt, one class name per line (default: config id2label)")
     p.add_argument("--segmentation", choices=("uniform", "sentences", "presegmented"), default=None,

@@ -7,8 +7,9 @@ per-tensor error against the float model; TFLiteConverter's int8 path offers non
 
   w8a8   int8 weights, int8 activations (every supported op);
   w8a16  int8 weights, int16 activations (what NPU delegates accept where int8 activations lose accuracy);
-  mixed  w8a8, with the Keras layers whose int8 outputs err most (measured on the calibration documents, in
-         practice the LayerNorms) kept in float32: every FULLY_CONNECTED and BATCH_MATMUL stays integer.
+  mixed  int8 FULLY_CONNECTED and BATCH_MATMUL, every other op in float32 (what NPU delegates that run
+         integer matmuls and float elementwise ops take), with the matmul kinds that move the logits most on
+         the calibration documents (in practice the attention products) raised to int16 activations.
 
 The float model they start from adds a bounded value for masked keys (`MASK_VALUE`), not float32 min, so the
 attention logits get a usable scale; the float exports keep float32 min.
@@ -24,8 +25,9 @@ from hat_keras.exporting.source import ExportError
 VARIANTS = ("w8a8", "w8a16", "mixed")
 MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
 SIGNATURE = "serving_default"
-MIXED_MAX_INT16 = 4  # matmul kinds the mixed recipe may raise to int16 activations (int16 runs slower) ...
-MIXED_MIN_GAIN = 0.1  # ... each only if it brings the logits at least 10 % closer to the float model's
+# The mixed search raises a matmul kind to int16 (slower on CPUs) while the calibration documents' predictions
+# disagree with the float model's, or when it brings their logits at least MIXED_MIN_GAIN closer.
+MIXED_MIN_GAIN = 0.1
 # Ops every integer-only accelerator must run in integers (the model's matrix products).
 MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
 
@@ -49,7 +51,7 @@ def _operators(model):
 def recipe(activation_bits, matmuls_only=False, wide=()):
     """ai-edge-quantizer recipe: static int8 weights, `activation_bits` activations, for every supported op
     or (`matmuls_only`) for FULLY_CONNECTED and BATCH_MATMUL only, every other op staying float32. `wide`:
-    (op type, Keras layer kind) pairs whose matmuls take int16 activations instead."""
+    (op type, tensor-name regex) pairs whose matmuls take int16 activations instead (`matmul_kinds`)."""
     from ai_edge_quantizer import qtyping, recipe_manager
     op_name, tensorwise = qtyping.TFLOperationName, qtyping.QuantGranularity.TENSORWISE
     manager = recipe_manager.RecipeManager()
@@ -60,8 +62,8 @@ def recipe(activation_bits, matmuls_only=False, wide=()):
     # LiteRT's integer BATCH_MATMUL reads one scale for a constant operand (the last layer's CLS-only
     # attention multiplies by a weight): per-channel scales there give zeros. Per-tensor for that op.
     manager.add_static_config(".*", op_name.BATCH_MATMUL, activation_bits, 8, weight_granularity=tensorwise)
-    for op, kind in wide:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
-        manager.add_static_config(layer_regex(kind), op_name(op), 16, 8,
+    for op, regex in wide:  # the latest matching entry wins (RecipeManager.get_quantization_configs)
+        manager.add_static_config(regex, op_name(op), 16, 8,
                                   weight_granularity=tensorwise if op == "BATCH_MATMUL" else
                                   qtyping.QuantGranularity.CHANNELWISE)
     return manager.get_quantization_recipe()
@@ -76,11 +78,6 @@ def layer_kind(tensor_name):
         if m:
             return m.group(1)
     return parts[-1] if parts else tensor_name
-
-
-def layer_regex(kind):
-    """Every instance of Keras layer kind `kind` (`ffn_output`: `.../ffn_output_1/...`, `.../ffn_output_3/...`)."""
-    return rf"/{re.escape(kind)}(_\d+)+/"
 
 
 def padding_document(samples, pad_id, segment_length):
@@ -194,6 +191,7 @@ class IntegerQuantizer:
         if calibration is None or not len(calibration):
             raise ExportError("integer-only variants need calibration documents (--calibration FILE.jsonl)")
         self.float_model, self.calibration, self.log, self.threads = bytes(float_model), calibration, log, threads
+        self.kinds = matmul_kinds(self.float_model)
         self._quantizer = quantizer.Quantizer(bytearray(self.float_model), recipe(16))
         log(f"[export] calibrating on {len(calibration)} documents ...")
         documents = [calibration.inputs(i) for i in range(len(calibration))]
@@ -217,7 +215,9 @@ class IntegerQuantizer:
                                      "max": np.maximum(old["max"], qsv["max"])}
 
     def quantize(self, activation_bits=8, matmuls_only=False, wide=()):
-        self._quantizer.load_quantization_recipe(recipe(activation_bits, matmuls_only, wide))
+        """`wide`: names from `self.kinds` (e.g. "FULLY_CONNECTED:ffn_output") at int16 activations."""
+        self._quantizer.load_quantization_recipe(
+            recipe(activation_bits, matmuls_only, [self.kinds[name] for name in wide]))
         with _quiet():
             result = self._quantizer.quantize(self.statistics, enable_progress_bar=False,
                                               enable_progress_report=False)
@@ -255,50 +255,49 @@ class IntegerQuantizer:
         return self._mixed(check)
 
     def _mixed(self, check):
-        """int8 matmuls, every other op float32; then the matmul kinds (op type and Keras layer kind, e.g.
-        BATCH_MATMUL in `segment_encoder`, FULLY_CONNECTED in `ffn_output`) at int16 activations, most
-        sensitive first: each is tried alone, then added in order of its gain if it brings the logits at least
-        `MIXED_MIN_GAIN` closer to the float model's. Deterministic (calibration documents, in order)."""
+        """int8 matmuls, every other op float32; then matmul kinds (`self.kinds`) at int16 activations, most
+        sensitive first (each tried alone, ranked by how close it brings the logits to the float model's).
+        A kind is added while some calibration document's prediction still disagrees with the float model's
+        (any gain), or if it brings the logits at least `MIXED_MIN_GAIN` closer; once every prediction
+        agrees, kinds whose gain alone is below that are not tried. Deterministic (calibration documents,
+        in order)."""
         data = self.quantize(8, matmuls_only=True)
         agreement, diff = check(data)
         tried = [{"int16": [], "calibration_agreement": agreement, "mean_abs_logit_diff": diff}]
         self.log(f"[export] mixed: int8 matmuls -> agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
         alone = []
-        for op, kind in matmul_kinds(self.float_model):
-            a, d = check(self.quantize(8, matmuls_only=True, wide=[(op, kind)]))
-            tried.append({"int16": [f"{op}:{kind}"], "calibration_agreement": a, "mean_abs_logit_diff": d})
-            self.log(f"[export] mixed: {op} in {kind} at int16 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
-            alone.append((d, a, op, kind))
-        wide = []
-        for d_alone, a_alone, op, kind in sorted(alone):
-            if len(wide) >= MIXED_MAX_INT16 or d_alone > diff * (1 - MIXED_MIN_GAIN):
+        for name in self.kinds:
+            a, d = check(self.quantize(8, matmuls_only=True, wide=[name]))
+            tried.append({"int16": [name], "calibration_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: {name} at int16 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
+            alone.append((d, -a, name))
+        base, wide = diff, []
+        for d_alone, _, name in sorted(alone):
+            if agreement == 1.0 and d_alone > base * (1 - MIXED_MIN_GAIN):
                 break
-            candidate = self.quantize(8, matmuls_only=True, wide=wide + [(op, kind)])
-            if not wide:
-                a, d = a_alone, d_alone
-            else:
-                a, d = check(candidate)
-                names = [f"{o}:{k}" for o, k in wide + [(op, kind)]]
-                tried.append({"int16": names, "calibration_agreement": a, "mean_abs_logit_diff": d})
-                self.log(f"[export] mixed: {', '.join(names)} at int16 -> agreement {a:.3f}, "
-                         f"mean |logit diff| {d:.4f}")
-            if d <= diff * (1 - MIXED_MIN_GAIN):
-                wide, data, agreement, diff = wide + [(op, kind)], candidate, a, d
-        return data, {"int16_matmuls": [f"{o}:{k}" for o, k in wide], "mixed_search": tried}
+            candidate = self.quantize(8, matmuls_only=True, wide=wide + [name])
+            a, d = check(candidate)
+            tried.append({"int16": wide + [name], "calibration_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: {', '.join(wide + [name])} at int16 -> agreement {a:.3f}, "
+                     f"mean |logit diff| {d:.4f}")
+            if d <= diff * (1 - MIXED_MIN_GAIN) or (agreement < 1.0 and (a, -d) > (agreement, -diff)):
+                wide, data, agreement, diff = wide + [name], candidate, a, d
+        return data, {"int16_matmuls": wide, "mixed_search": tried}
 
 
 def matmul_kinds(data):
-    """(op type, Keras layer kind) of every FULLY_CONNECTED and BATCH_MATMUL of a float model, in graph order."""
+    """{"OP:kind": (op type, regex)} for every FULLY_CONNECTED and BATCH_MATMUL of a float model, grouped by
+    Keras layer kind (`qkv`, `ffn_output`, the attention products in `segment_encoder`, ...), in graph order.
+    The regex names the group's output tensors exactly, so the groups are disjoint and cover every matmul."""
     schema = _schema()
     model = schema.Model.GetRootAs(data, 0)
-    subgraph, seen = model.Subgraphs(0), []
+    subgraph, groups = model.Subgraphs(0), {}
     for name, op in _operators(model):
         if name in MATMUL_OPS:
             tensor = subgraph.Tensors(op.Outputs(0)).Name().decode()
-            key = (name, layer_kind(tensor))
-            if key not in seen and re.search(layer_regex(key[1]), tensor):  # a recipe can name it
-                seen.append(key)
-    return seen
+            groups.setdefault((name, layer_kind(tensor)), []).append(tensor)
+    return {f"{op}:{kind}": (op, "^(" + "|".join(map(re.escape, names)) + ");?$")  # scopes end in ";"
+            for (op, kind), names in groups.items()}
 
 
 def _tensor_producers(data):
