@@ -25,8 +25,8 @@ from hat_keras.exporting.source import ExportError
 VARIANTS = ("w8a8", "w8a16", "mixed")
 MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
 SIGNATURE = "serving_default"
-# The mixed search raises a matmul kind to int16 (slower on CPUs) while the calibration documents' predictions
-# disagree with the float model's, or when it brings their logits at least MIXED_MIN_GAIN closer.
+# The mixed search raises a matmul kind to int16 (slower on CPUs) while a calibration document's prediction
+# could flip, or when it brings their logits at least MIXED_MIN_GAIN closer to the float model's.
 MIXED_MIN_GAIN = 0.1
 # Ops every integer-only accelerator must run in integers (the model's matrix products).
 MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
@@ -244,8 +244,10 @@ class IntegerQuantizer:
         return sorted(worst.values(), key=lambda e: -e["relative_error"])[:top]
 
     def variant(self, name, check):
-        """(tflite bytes, report extras) of variant `name`. `check(data) -> (agreement, mean abs logit diff)`
-        against the float model on the calibration documents drives the mixed search."""
+        """(tflite bytes, report extras) of variant `name`. `check(data) -> (safe agreement, mean abs logit
+        diff)` against the float model on the calibration documents drives the mixed search; safe agreement
+        is the share of documents whose logits are off by less than half their float margin (so their
+        prediction cannot flip)."""
         if name == "w8a8":
             return self.quantize(8), {}
         if name == "w8a16":
@@ -257,19 +259,19 @@ class IntegerQuantizer:
     def _mixed(self, check):
         """int8 matmuls, every other op float32; then matmul kinds (`self.kinds`) at int16 activations, most
         sensitive first (each tried alone, ranked by how close it brings the logits to the float model's).
-        A kind is added while some calibration document's prediction still disagrees with the float model's
-        (any gain), or if it brings the logits at least `MIXED_MIN_GAIN` closer; once every prediction
-        agrees, kinds whose gain alone is below that are not tried. Deterministic (calibration documents,
+        A kind is added while the prediction of some calibration document could flip (its safe agreement
+        is below 1, any gain), or if it brings the logits at least `MIXED_MIN_GAIN` closer; once no
+        prediction can flip, kinds whose gain alone is below that are not tried. Deterministic (calibration documents,
         in order)."""
         data = self.quantize(8, matmuls_only=True)
         agreement, diff = check(data)
-        tried = [{"int16": [], "calibration_agreement": agreement, "mean_abs_logit_diff": diff}]
-        self.log(f"[export] mixed: int8 matmuls -> agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
+        tried = [{"int16": [], "calibration_safe_agreement": agreement, "mean_abs_logit_diff": diff}]
+        self.log(f"[export] mixed: int8 matmuls -> safe agreement {agreement:.3f}, mean |logit diff| {diff:.4f}")
         alone = []
         for name in self.kinds:
             a, d = check(self.quantize(8, matmuls_only=True, wide=[name]))
-            tried.append({"int16": [name], "calibration_agreement": a, "mean_abs_logit_diff": d})
-            self.log(f"[export] mixed: {name} at int16 -> agreement {a:.3f}, mean |logit diff| {d:.4f}")
+            tried.append({"int16": [name], "calibration_safe_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: {name} at int16 -> safe agreement {a:.3f}, mean |logit diff| {d:.4f}")
             alone.append((d, -a, name))
         base, wide = diff, []
         for d_alone, _, name in sorted(alone):
@@ -277,8 +279,8 @@ class IntegerQuantizer:
                 break
             candidate = self.quantize(8, matmuls_only=True, wide=wide + [name])
             a, d = check(candidate)
-            tried.append({"int16": wide + [name], "calibration_agreement": a, "mean_abs_logit_diff": d})
-            self.log(f"[export] mixed: {', '.join(wide + [name])} at int16 -> agreement {a:.3f}, "
+            tried.append({"int16": wide + [name], "calibration_safe_agreement": a, "mean_abs_logit_diff": d})
+            self.log(f"[export] mixed: {', '.join(wide + [name])} at int16 -> safe agreement {a:.3f}, "
                      f"mean |logit diff| {d:.4f}")
             if d <= diff * (1 - MIXED_MIN_GAIN) or (agreement < 1.0 and (a, -d) > (agreement, -diff)):
                 wide, data, agreement, diff = wide + [name], candidate, a, d
