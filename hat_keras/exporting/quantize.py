@@ -25,8 +25,11 @@ from hat_keras.exporting.source import ExportError
 VARIANTS = ("w8a8", "w8a16", "mixed")
 MASK_VALUE = -30.0  # exp(-30) ~ 1e-13: masked keys still get no weight; the logit range stays integer-sized
 SIGNATURE = "serving_default"
-# The mixed search raises a matmul kind to int16 (slower on CPUs) while a calibration document's prediction
-# could flip, or when it brings their logits at least MIXED_MIN_GAIN closer to the float model's.
+# The mixed search raises a matmul group to int16 (slower on CPUs) while a calibration document is not safe
+# (some logit off by 1/MIXED_SAFETY of its float margin or more: at 2 its prediction could flip; 4 leaves
+# room for documents closer to the boundary than any calibration one), or when a group brings the logits at
+# least MIXED_MIN_GAIN closer to the float model's.
+MIXED_SAFETY = 4
 MIXED_MIN_GAIN = 0.1
 # Ops every integer-only accelerator must run in integers (the model's matrix products).
 MATMUL_OPS = ("FULLY_CONNECTED", "BATCH_MATMUL")
@@ -246,8 +249,7 @@ class IntegerQuantizer:
     def variant(self, name, check):
         """(tflite bytes, report extras) of variant `name`. `check(data) -> (safe agreement, mean abs logit
         diff)` against the float model on the calibration documents drives the mixed search; safe agreement
-        is the share of documents whose logits are off by less than half their float margin (so their
-        prediction cannot flip)."""
+        is the share of documents whose logits are off by less than 1/MIXED_SAFETY of their float margin."""
         if name == "w8a8":
             return self.quantize(8), {}
         if name == "w8a16":
@@ -259,9 +261,9 @@ class IntegerQuantizer:
     def _mixed(self, check):
         """int8 matmuls, every other op float32; then matmul kinds (`self.kinds`) at int16 activations, most
         sensitive first (each tried alone, ranked by how close it brings the logits to the float model's).
-        A kind is added while the prediction of some calibration document could flip (its safe agreement
-        is below 1, any gain), or if it brings the logits at least `MIXED_MIN_GAIN` closer; once no
-        prediction can flip, kinds whose gain alone is below that are not tried. Deterministic (calibration documents,
+        A kind is added while some calibration document is not safe (safe agreement below 1; any gain), or
+        if it brings the logits at least `MIXED_MIN_GAIN` closer; once every document is safe, kinds whose
+        gain alone is below that are not tried. Deterministic (calibration documents,
         in order)."""
         data = self.quantize(8, matmuls_only=True)
         agreement, diff = check(data)

@@ -237,11 +237,11 @@ def _integer_variant(source, variant, calibration, explain, log):
     margin = top2[:, 1] - top2[:, 0]
 
     def check(data):
-        """(share of documents whose prediction cannot have flipped: every logit off by less than half the
+        """(share of documents whose prediction is safe: every logit off by less than 1/MIXED_SAFETY of the
         float model's margin between its top two, mean abs logit diff)."""
         out = logits(data)
         error = np.abs(out - reference)
-        return float(np.mean(2 * error.max(-1) < margin)), float(np.mean(error))
+        return float(np.mean(integer.MIXED_SAFETY * error.max(-1) < margin)), float(np.mean(error))
 
     data, extra = quantizer.variant(variant, check)
     worst = quantizer.layer_errors(data, calibration.head(min(2, len(calibration))), top=5)
