@@ -276,14 +276,17 @@ class IntegerQuantizer:
             self.log(f"[export] mixed: {name} at int16 -> safe agreement {a:.3f}, mean |logit diff| {d:.4f}")
             alone.append((d, -a, name))
         base, wide = diff, []
-        for d_alone, _, name in sorted(alone):
+        for d_alone, minus_a, name in sorted(alone):
             if agreement == 1.0 and d_alone > base * (1 - MIXED_MIN_GAIN):
                 break
             candidate = self.quantize(8, matmuls_only=True, wide=wide + [name])
-            a, d = check(candidate)
-            tried.append({"int16": wide + [name], "calibration_safe_agreement": a, "mean_abs_logit_diff": d})
-            self.log(f"[export] mixed: {', '.join(wide + [name])} at int16 -> safe agreement {a:.3f}, "
-                     f"mean |logit diff| {d:.4f}")
+            if not wide:  # the same model as measured alone (quantizing is deterministic)
+                a, d = -minus_a, d_alone
+            else:
+                a, d = check(candidate)
+                tried.append({"int16": wide + [name], "calibration_safe_agreement": a, "mean_abs_logit_diff": d})
+                self.log(f"[export] mixed: {', '.join(wide + [name])} at int16 -> safe agreement {a:.3f}, "
+                         f"mean |logit diff| {d:.4f}")
             if d <= diff * (1 - MIXED_MIN_GAIN) or (agreement < 1.0 and (a, -d) > (agreement, -diff)):
                 wide, data, agreement, diff = wide + [name], candidate, a, d
         return data, {"int16_matmuls": wide, "mixed_search": tried}
