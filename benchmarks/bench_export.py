@@ -44,8 +44,8 @@ def stand_in_model(shared, train, steps, log):
     from hat_keras.tokenization import HATTokenizer
     model = from_pretrained(shared / "fixtures" / "hat_reference" / "mini-ec2", task="text_classifier",
                             pooling="max", num_labels=2, load_tokenizer=False)
-    tok = HATTokenizer.from_pretrained(shared / "fixtures" / "hat_reference" / "tokenizer", max_sentences=8,
-                                       max_sentence_length=128)
+    tok = HATTokenizer.from_pretrained(shared / "fixtures" / "hat_reference" / "tokenizer", max_segments=8,
+                                       segment_length=128)
     model.backbone.trainable = False
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="auto", metrics=["accuracy"])
     texts, labels = [r["text"] for r in train], np.asarray([int(r["label"]) for r in train])

@@ -6,7 +6,7 @@ texts; each figure is the median over `--repeats` full passes after one warm-up 
 
 Rows:
 - `hat tf.data <mode>`: `HATTextClassifierPreprocessor` mapped per document, then batched (the static-shape
-  pipeline), output `(batch, max_sentences * K)` int32 ids, mask and token types.
+  pipeline), output `(batch, max_segments * K)` int32 ids, mask and token types.
 - `hf fast tokenize`: `BertTokenizerFast(texts, add_special_tokens=False, truncation=True,
   max_length=model_max_length, padding="max_length")`, the call upstream's uniform mode makes, without
   its segmenting.

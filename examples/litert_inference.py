@@ -26,7 +26,7 @@ def main(argv=None):
     from hat_keras.exporting.tflite import TFLiteTextClassifier
 
     info, files = read_metadata(args.tflite)                       # labels, geometry, vocab.txt travel inside
-    print(f"model: {info['max_sentences']} x {info['max_sentence_length']} tokens, labels {info['labels']}, "
+    print(f"model: {info['max_segments']} x {info['segment_length']} tokens, labels {info['labels']}, "
           f"bundled files {sorted(files)}")
     host = TFLiteTextClassifier(args.tflite, threads=args.threads)  # host tokenizer from the bundled vocabulary
     runner = Interpreter(model_path=args.tflite, num_threads=args.threads).get_signature_runner("serving_default")

@@ -65,8 +65,8 @@ def host_tokenizer(model_dir):
     assets = os.path.join(model_dir, "assets")
     with open(os.path.join(assets, "hat_export.json"), encoding="utf-8") as f:
         geo = json.load(f)
-    return HATTokenizer.from_pretrained(assets, max_sentences=geo["max_sentences"],
-                                        max_sentence_length=geo["max_sentence_length"]), geo
+    return HATTokenizer.from_pretrained(assets, max_segments=geo["max_segments"],
+                                        segment_length=geo["segment_length"]), geo
 
 
 def post(url, payload):

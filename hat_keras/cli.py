@@ -117,7 +117,7 @@ def cmd_extend_context(args):
 
     model = extend_checkpoint(args.src, args.dst, args.max_segments, args.fill)
     backbone = getattr(model, "backbone", model)
-    print(f"{args.dst}: {type(model).__name__}, max_sentences {backbone.max_segments} "
+    print(f"{args.dst}: {type(model).__name__}, max_segments {backbone.max_segments} "
           f"({backbone.max_sequence_length} tokens), segment tables filled by {args.fill!r}")
 
 
@@ -174,14 +174,14 @@ def build_parser():
 
     from hat_keras.context import FILLS
 
-    p = sub.add_parser("extend-context", help="grow max_sentences (longer documents) of a checkpoint",
-                       description="Grow a HAT's max_sentences beyond what it was trained with: only the D layers' "
+    p = sub.add_parser("extend-context", help="grow max_segments (longer documents) of a checkpoint",
+                       description="Grow a HAT's max_segments beyond what it was trained with: only the D layers' "
                                    "segment-position tables grow (new rows tiled from the trained ones, or the last "
                                    "one repeated); outputs on shorter documents are unchanged.")
     p.add_argument("src", help="HF-format HAT checkpoint folder")
     p.add_argument("dst", help="output checkpoint folder")
     p.add_argument("--max-segments", type=int, required=True,
-                   help="new max_sentences (e.g. 32 for 4,096 tokens at K=128)")
+                   help="new max_segments (e.g. 32 for 4,096 tokens at K=128)")
     p.add_argument("--fill", choices=FILLS, default="tile",
                    help="new segment-table rows: tile the trained rows (default) or repeat the last one")
     p.set_defaults(func=cmd_extend_context)

@@ -103,8 +103,8 @@ class HATConfig:
         return isinstance(other, HATConfig) and self._values == other._values
 
     def __repr__(self):
-        return f"HATConfig(layout={self.layout!r}, hidden={self.hidden_size}, K={self.max_sentence_length}, " \
-               f"max_sentences={self.max_sentences}, vocab={self.vocab_size})"
+        return f"HATConfig(layout={self.layout!r}, hidden={self.hidden_size}, K={self.segment_length}, " \
+               f"max_segments={self.max_segments}, vocab={self.vocab_size})"
 
     # ---- derived ------------------------------------------------------------------------------------
     @property
@@ -114,6 +114,10 @@ class HATConfig:
     @property
     def segment_length(self):
         return self.max_sentence_length
+
+    @property
+    def max_segments(self):
+        return self.max_sentences
 
     @property
     def max_length(self):

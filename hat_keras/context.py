@@ -1,7 +1,7 @@
-"""Longer documents: grow a HAT's `max_sentences` (segments) beyond what it was trained with.
+"""Longer documents: grow a HAT's `max_segments` (segments) beyond what it was trained with.
 
 HAT's token positions restart in every segment (spec §2.3), so the only length-bound tensors are the
-cross-segment position tables of the D layers (max_sentences + 1 rows). Growing a model therefore means
+cross-segment position tables of the D layers (max_segments + 1 rows). Growing a model therefore means
 growing those tables; everything else is unchanged. New rows are tiled from the trained ones
 (segment k takes row ((k - 1) mod N_old) + 1), the warm start the authors used for their 4,096-token
 models; `fill="last"` repeats the last trained row instead. Row 0 (padded segments) is kept.
@@ -65,7 +65,7 @@ def rebuild(model, fill="tile", **backbone_overrides):
         from hat_keras.config import HATConfig
 
         fields = config.to_dict()
-        fields["max_sentences"] = new_backbone.max_segments
+        fields["max_sentences"] = new_backbone.max_segments  # config.json keeps upstream names
         fields["model_max_length"] = max(int(fields.get("model_max_length") or 0), new_backbone.max_sequence_length)
         new.hat_config = HATConfig(**fields)
     return new

@@ -18,10 +18,10 @@ from hat_keras.layers.transformer_block import softmax
 CONTRIBUTIONS = "segment_contributions"
 
 
-def _real_segments(padding_mask, batch, num_segments):
+def _real_segments(padding_mask, batch, max_segments):
     """(B, N) bool: the segment's first token is real; an all-padding document counts every segment
     (the pooler's compact-mode rule)."""
-    mask = ops.reshape(ops.cast(padding_mask, "int32"), (batch, num_segments, -1))
+    mask = ops.reshape(ops.cast(padding_mask, "int32"), (batch, max_segments, -1))
     real = mask[:, :, 0] > 0
     return ops.logical_or(real, ops.logical_not(ops.any(real, axis=1, keepdims=True)))
 

@@ -83,8 +83,8 @@ class Classifier:
                         for i in range(len(texts))]
                 logits = np.concatenate([o["logits"] for o in outs])
                 return (_softmax(logits), np.concatenate([o["segment_contributions"] for o in outs]),
-                        _segment_texts(runner.tokenizer, enc, runner.info["max_sentences"],
-                                       runner.info["max_sentence_length"]))
+                        _segment_texts(runner.tokenizer, enc, runner.info["max_segments"],
+                                       runner.info["segment_length"]))
         return cls(runner, runner.labels, "tflite", explain)
 
     @classmethod
@@ -136,11 +136,11 @@ class Classifier:
         return cls(run, _labels_of(model, model.num_classes), "keras", explain)
 
 
-def _segment_texts(tokenizer, encoded, num_segments, segment_length):
+def _segment_texts(tokenizer, encoded, max_segments, segment_length):
     """Per document, each segment's WordPiece tokens joined back into text ("" for a padding segment)."""
     vocab = tokenizer.get_vocabulary()
-    ids = np.asarray(encoded["token_ids"]).reshape(-1, num_segments, segment_length)
-    mask = np.asarray(encoded["padding_mask"]).reshape(-1, num_segments, segment_length)
+    ids = np.asarray(encoded["token_ids"]).reshape(-1, max_segments, segment_length)
+    mask = np.asarray(encoded["padding_mask"]).reshape(-1, max_segments, segment_length)
     out = []
     for doc_ids, doc_mask in zip(ids, mask):
         texts = []

@@ -93,7 +93,7 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     if checkpoint is None:
         base = os.path.join(out_dir, "hat-minilm")
         _log(f"warm-starting a HAT ({layout}, {max_segments} x 128 tokens) from the pretrained MiniLM BERT")
-        warm_start(minilm_dir(), layout, output_dir=base, max_sentences=max_segments, segment_length=128)
+        warm_start(minilm_dir(), layout, output_dir=base, max_segments=max_segments, segment_length=128)
         checkpoint = base
     model = hat_keras.from_pretrained(checkpoint, task="text_classifier", num_labels=len(label_names))
     if model.preprocessor is None:

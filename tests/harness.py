@@ -221,8 +221,8 @@ def tiny_backbone(**overrides):
 def tiny_tokenizer():
     from hat_keras import HATTokenizer
 
-    return HATTokenizer(vocabulary=TINY_VOCAB, max_sentences=TINY_BACKBONE["max_segments"],
-                        max_sentence_length=TINY_BACKBONE["segment_length"])
+    return HATTokenizer(vocabulary=TINY_VOCAB, max_segments=TINY_BACKBONE["max_segments"],
+                        segment_length=TINY_BACKBONE["segment_length"])
 
 
 def tiny_inputs(batch=2, segments=3, seed=0):

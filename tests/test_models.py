@@ -65,7 +65,7 @@ def test_first_token_block_equals_the_full_blocks_first_row(policy):
     np.testing.assert_allclose(first, full, atol=1e-5 if policy == "float32" else 6e-2)
 
 
-@pytest.mark.parametrize("length,match", [(7, "not a positive multiple"), (16, "longer than max_sentences")])
+@pytest.mark.parametrize("length,match", [(7, "not a positive multiple"), (16, "longer than max_segments")])
 def test_bad_lengths_are_refused(length, match):
     b = HATBackbone(**TINY_KW)
     x = {"token_ids": np.ones((1, length), "int32"), "padding_mask": np.ones((1, length), "int32")}

@@ -217,7 +217,7 @@ def test_from_pretrained_files(tok_dir, tmp_path):
     t = HATTokenizer.from_pretrained(cased)
     ids = t.tokenize(["Hello hello"]).to_list()[0]
     assert ids[0] == t.token_to_id("[UNK]") and ids[-1] == t.token_to_id("hello")
-    assert (t.max_sentences, t.max_sentence_length, t.model_max_length) == (8, 128, 1024)
+    assert (t.max_segments, t.segment_length, t.model_max_length) == (8, 128, 1024)
 
 
 def test_tokenizer_json_wordpiece(tok_dir, tmp_path):

@@ -24,7 +24,7 @@ def test_train_classify_flags():
     assert (args.strategy, args.tpu, args.precision) == ("tpu", "local", "mixed_bfloat16")
     assert args.steps_per_execution == 50 and args.jit_compile is True and args.epochs == 3.0
     ns = _parse(["warm-start", "bert", "out", "--layout", "S|SD|D"])
-    assert ns.layout == "S|SD|D" and ns.max_sentences == 8 and ns.segment_length == 128
+    assert ns.layout == "S|SD|D" and ns.max_segments == 8 and ns.segment_length == 128
 
 
 def test_schedule_warmup_then_linear_decay():

@@ -35,7 +35,7 @@ def _hf_state(model):
 def minilm_hat(tmp_path_factory):
     src = _minilm()
     out = str(tmp_path_factory.mktemp("ws") / "hat")
-    model = warm_start(src, LAYOUT, out, max_sentences=4, segment_length=128)
+    model = warm_start(src, LAYOUT, out, max_segments=4, segment_length=128)
     return src, out, model
 
 
@@ -106,7 +106,7 @@ def _tiny_flat(tmp_path, kind):
 def test_mlm_head_and_positions_from_tiny_flat_models(tmp_path, kind):
     folder, flat = _tiny_flat(tmp_path, kind)
     p = f"{kind}."
-    model = warm_start(folder, "SD|D|S", max_sentences=3, segment_length=16)
+    model = warm_start(folder, "SD|D|S", max_segments=3, segment_length=16)
     hat = _hf_state(model)
     pad = 0 if kind == "bert" else 1
     pos = hat["hi_transformer.embeddings.position_embeddings.weight"]

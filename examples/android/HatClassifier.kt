@@ -37,14 +37,14 @@ class HatClassifier(
             vocab = read("vocab.txt").lines().dropLastWhile { it.isEmpty() }
             labels = read("labels.txt").lines().filter { it.isNotEmpty() }
             val geo = JSONObject(read("hat_export.json"))
-            maxSentences = geo.getInt("max_sentences")
-            segmentLength = geo.getInt("max_sentence_length")
+            maxSentences = geo.getInt("max_segments")
+            segmentLength = geo.getInt("segment_length")
             padId = geo.getInt("pad_token_id")
         }
         clsId = vocab.indexOf("[CLS]")
     }
 
-    /** 3. uniform segmentation of word-piece ids (no specials) into max_sentences x K. */
+    /** 3. uniform segmentation of word-piece ids (no specials) into max_segments x K. */
     fun segment(wordPieceIds: IntArray): Pair<IntArray, IntArray> {
         val n = maxSentences * segmentLength
         val ids = IntArray(n) { padId }

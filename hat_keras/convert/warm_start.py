@@ -6,7 +6,7 @@
   positions, so only the first K positions are needed);
 - layer i: the S encoder and the D encoder both copy BERT layer i ("grouped"); "embeds-only" copies
   only the embeddings;
-- each D layer's segment-position table is BERT's position rows 1..max_sentences+1;
+- each D layer's segment-position table is BERT's position rows 1..max_segments+1;
 - MLM head from BERT's `cls.predictions` (RoBERTa's `lm_head`) when present, else newly initialised.
 
 The HAT-side names come from the converter's table, so the result goes through `load_state_dict`.
@@ -52,15 +52,15 @@ def _mlm_head(state, prefix):
     return None
 
 
-def hat_config_from_flat(flat_config, layout, max_sentences=8, segment_length=128):
+def hat_config_from_flat(flat_config, layout, max_segments=8, segment_length=128):
     """The HAT config.json of a model warm-started from a flat BERT/RoBERTa config.json (dict)."""
     pad = int(flat_config.get("pad_token_id", 0) or 0)
     max_pos = int(flat_config.get("max_position_embeddings", 512))
     if segment_length + pad + 1 > max_pos:
         raise CheckpointError(f"segment_length={segment_length} needs {segment_length + pad + 1} positions but the "
                               f"flat model has max_position_embeddings={max_pos}")
-    if max_sentences + 2 > max_pos:
-        raise CheckpointError(f"max_sentences={max_sentences} needs {max_sentences + 2} positions for the segment "
+    if max_segments + 2 > max_pos:
+        raise CheckpointError(f"max_segments={max_segments} needs {max_segments + 2} positions for the segment "
                               f"tables but the flat model has {max_pos}")
     encoder_layout = layout_from_string(layout)
     fields = {k: flat_config[k] for k in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size",
@@ -73,8 +73,8 @@ def hat_config_from_flat(flat_config, layout, max_sentences=8, segment_length=12
     fields.update(
         architectures=["HATForMaskedLM"], encoder_layout=encoder_layout, num_hidden_layers=len(encoder_layout),
         pad_token_id=pad, max_sentence_length=segment_length, max_sentence_size=segment_length,
-        max_sentences=max_sentences, max_position_embeddings=segment_length,
-        model_max_length=segment_length * max_sentences,
+        max_sentences=max_segments, max_position_embeddings=segment_length,
+        model_max_length=segment_length * max_segments,
         warm_start={"source_model_type": flat_config.get("model_type", "bert"), "strategy": "grouped"},
     )
     return HATConfig(**fields)
@@ -86,7 +86,7 @@ def flat_to_hat_state(state, config, strategy="grouped", source="<flat checkpoin
         raise ValueError(f"strategy={strategy!r}; choose one of {STRATEGIES}")
     prefix = _flat_prefix(state, source)
     e_in, e_out = prefix + "embeddings.", ENCODER_PREFIX + "embeddings."
-    pad, K, N = config.pad_token_id, config.max_sentence_length, config.max_sentences
+    pad, K, N = config.pad_token_id, config.segment_length, config.max_segments
     positions = state[e_in + "position_embeddings.weight"]
     hat = {e_out + "word_embeddings.weight": state[e_in + "word_embeddings.weight"],
            e_out + "LayerNorm.weight": state[e_in + "LayerNorm.weight"],
@@ -117,7 +117,7 @@ def flat_to_hat_state(state, config, strategy="grouped", source="<flat checkpoin
     return hat
 
 
-def warm_start(flat_dir, layout, output_dir=None, max_sentences=8, segment_length=128, strategy="grouped"):
+def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length=128, strategy="grouped"):
     """Build a HATMaskedLM from a flat BERT/RoBERTa folder (config.json + weights); write it, with the
     tokenizer files, as an HF-format HAT folder when `output_dir` is given. Returns the Keras model."""
     flat_dir = os.fspath(flat_dir)
@@ -131,7 +131,7 @@ def warm_start(flat_dir, layout, output_dir=None, max_sentences=8, segment_lengt
         raise CheckpointError(f"{cfg_path}: not valid JSON ({e})") from None
     if flat_config.get("model_type") not in (None, "bert", "roberta", "xlm-roberta", "camembert"):
         raise CheckpointError(f"{cfg_path}: model_type={flat_config.get('model_type')!r}; BERT/RoBERTa expected")
-    config = hat_config_from_flat(flat_config, layout, max_sentences, segment_length)
+    config = hat_config_from_flat(flat_config, layout, max_segments, segment_length)
     config.warm_start["strategy"] = strategy
     state = read_state_dict(flat_dir)
     hat_state = flat_to_hat_state(state, config, strategy, flat_dir)

@@ -69,6 +69,9 @@ def read_metadata(path):
             info = json.loads(model.Buffers(m.Buffer()).DataAsNumpy().tobytes().decode("utf-8"))
     if info is None:
         raise ValueError(f"{path}: no `{METADATA_NAME}` metadata (not a hat-keras export)")
+    for old, new in (("max_sentences", "max_segments"), ("max_sentence_length", "segment_length")):
+        if old in info:  # exported before 0.2
+            info[new] = info.pop(old)
     files = {}
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         for name in z.namelist():

@@ -15,7 +15,7 @@ class ExportSource:
     model: object                 # a HATTextClassifier (or any HAT task taking token_ids/padding_mask)
     labels: list                  # class names, index order
     segment_length: int           # K
-    max_segments: int             # N (max_sentences)
+    max_segments: int             # N (config.json max_sentences)
     vocab_path: str = None        # vocab.txt of the tokenizer, when known
     tokenizer_dir: str = None     # folder HATTokenizer.from_pretrained can read
     name: str = "hat"
@@ -32,7 +32,7 @@ class ExportSource:
 
     def geometry(self):
         b = self.backbone
-        return {"max_sentences": self.max_segments, "max_sentence_length": self.segment_length,
+        return {"max_segments": self.max_segments, "segment_length": self.segment_length,
                 "sequence_length": self.sequence_length, "pad_token_id": int(b.pad_token_id),
                 "vocab_size": int(b.vocabulary_size), "layout": b.layout,
                 "inputs": ["token_ids", "padding_mask"], "input_dtype": "int32"}

@@ -18,7 +18,7 @@ def write_tokenizer_files(tokenizer, folder):
     os.makedirs(folder, exist_ok=True)
     tokenizer.save_pretrained(folder)
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
-        json.dump({"max_sentences": tokenizer.max_sentences, "max_sentence_length": tokenizer.max_sentence_length,
+        json.dump({"max_sentences": tokenizer.max_segments, "max_sentence_length": tokenizer.segment_length,
                    "model_max_length": tokenizer.model_max_length}, f, indent=1)
     return folder
 
@@ -42,8 +42,8 @@ class TextEncoder:
             raise ValueError("no tokenizer: pass a tokenizer folder (with vocab.txt) to export raw-text endpoints")
         from hat_keras.tokenization import HATTokenizer, check_vocabulary_size
 
-        self.tokenizer = HATTokenizer.from_pretrained(source.tokenizer_dir, max_sentences=source.max_segments,
-                                                      max_sentence_length=source.segment_length)
+        self.tokenizer = HATTokenizer.from_pretrained(source.tokenizer_dir, max_segments=source.max_segments,
+                                                      segment_length=source.segment_length)
         check_vocabulary_size(self.tokenizer, source.backbone.vocabulary_size, source.tokenizer_dir)
         self.segmentation = segmentation or source.segmentation or self.tokenizer.segmentation
         self.source = source
@@ -54,8 +54,8 @@ class TextEncoder:
 
     def settings(self):
         t = self.tokenizer
-        return {"segmentation": self.segmentation, "max_sentences": t.max_sentences,
-                "max_sentence_length": t.max_sentence_length, "model_max_length": t.model_max_length,
+        return {"segmentation": self.segmentation, "max_segments": t.max_segments,
+                "segment_length": t.segment_length, "model_max_length": t.model_max_length,
                 "cls_token_id": int(t.cls_token_id), "pad_token_id": int(t.pad_token_id)}
 
     def encode(self, texts):

@@ -287,8 +287,8 @@ class TFLiteTextClassifier:
             for name, data in files.items():
                 with open(os.path.join(tmp, name), "wb") as f:
                     f.write(data)
-            self.tokenizer = HATTokenizer.from_pretrained(tmp, max_sentences=self.info["max_sentences"],
-                                                          max_sentence_length=self.info["max_sentence_length"])
+            self.tokenizer = HATTokenizer.from_pretrained(tmp, max_segments=self.info["max_segments"],
+                                                          segment_length=self.info["segment_length"])
         self.runner = LiteRTRunner(path, threads)
 
     def encode(self, texts):

@@ -95,8 +95,8 @@ def _tokenizer_config(source, encoder):
     """config.json for the JavaScript tokenizer: the checkpoint config with the encoder's exact geometry."""
     tok = encoder.tokenizer
     config = source.hf_config()
-    config.update({"max_sentences": int(tok.max_sentences), "max_sentence_length": int(tok.max_sentence_length),
-                   "max_sentence_size": int(tok.max_sentence_length), "model_max_length": int(tok.model_max_length),
+    config.update({"max_sentences": int(tok.max_segments), "max_sentence_length": int(tok.segment_length),
+                   "max_sentence_size": int(tok.segment_length), "model_max_length": int(tok.model_max_length),
                    "pad_token_id": int(tok.pad_token_id)})
     return config
 
@@ -164,8 +164,8 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, toleran
                "pooling": getattr(source.model, "pooling", None), "quantization": quantize or "float32",
                "problem_type": getattr(source.model, "problem_type", "single_label_classification"),
                "input_shape": [1, source.sequence_length], "inputs": ["token_ids", "padding_mask"],
-               "outputs": ["logits", "segment_contributions"], "max_sentences": source.max_segments,
-               "max_sentence_length": source.segment_length, "tokenizer_files": tok_files + ["config.json"],
+               "outputs": ["logits", "segment_contributions"], "max_segments": source.max_segments,
+               "segment_length": source.segment_length, "tokenizer_files": tok_files + ["config.json"],
                "litertjs": version, "name": source.name}
         write_json(os.path.join(tmp, "web.json"), web)
         written[:] = sorted(n for n in os.listdir(tmp) if n != artifact)

@@ -65,8 +65,8 @@ def check_sequence_length(seq_len, segment_length, max_segments):
     seq_len = int(seq_len)
     if seq_len % segment_length or seq_len == 0:
         raise ValueError(f"sequence length {seq_len} is not a positive multiple of the segment length "
-                         f"(max_sentence_length) {segment_length}; pad it to a multiple of {segment_length}")
+                         f"(segment_length) {segment_length}; pad it to a multiple of {segment_length}")
     if seq_len > segment_length * max_segments:
-        raise ValueError(f"sequence length {seq_len} is longer than max_sentences·K = {max_segments}·{segment_length} "
+        raise ValueError(f"sequence length {seq_len} is longer than max_segments·K = {max_segments}·{segment_length} "
                          f"= {segment_length * max_segments} tokens; truncate it, or grow the model with "
                          "`hat-keras extend-context`")

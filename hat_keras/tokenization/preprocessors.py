@@ -1,7 +1,7 @@
 """keras-hub style preprocessors for the HAT tasks: raw text in, `(x, y, sample_weight)` out.
 
 All four run the `HATTokenizer` graph, so they work inside `tf.data.Dataset.map` with static shapes
-(`max_sentences * K` per document) and eagerly (numpy outputs). Map them per example, then batch:
+(`max_segments * K` per document) and eagerly (numpy outputs). Map them per example, then batch:
 `MaskedLMMaskGenerator` only yields static shapes per example (mapped after `batch()` its outputs get a
 `None` batch dimension). Batched inputs are accepted too, as keras-hub tasks pass them in `fit`/`predict`.
 
@@ -68,12 +68,12 @@ class _HATPreprocessor(keras_hub.models.Preprocessor):
 
     @property
     def sequence_length(self):
-        """`max_sentences * K`; set a multiple of K to use fewer or more segments."""
+        """`max_segments * K`; set a multiple of K to use fewer or more segments."""
         return self._sequence_length
 
     @sequence_length.setter
     def sequence_length(self, value):
-        k = self.tokenizer.max_sentence_length
+        k = self.tokenizer.segment_length
         value = int(value or self.tokenizer.sequence_length)
         if value % k:
             raise ValueError(f"sequence_length={value} must be a multiple of the segment length K={k}")
@@ -81,12 +81,12 @@ class _HATPreprocessor(keras_hub.models.Preprocessor):
         _EAGER_FNS.pop(self, None)
 
     @property
-    def num_segments(self):
-        return self.sequence_length // self.tokenizer.max_sentence_length
+    def max_segments(self):
+        return self.sequence_length // self.tokenizer.segment_length
 
     def _segment(self, x, segmentation=None):
-        n = self.num_segments
-        m = self.tokenizer.model_max_length if n == self.tokenizer.max_sentences else self.sequence_length
+        n = self.max_segments
+        m = self.tokenizer.model_max_length if n == self.tokenizer.max_segments else self.sequence_length
         return self.tokenizer.segment(x, segmentation or self.segmentation, n, m)
 
     def __call__(self, x, *args, **kwargs):
@@ -235,10 +235,10 @@ class HATMultipleChoicePreprocessor(_HATPreprocessor):
 
 @keras.saving.register_keras_serializable(package="hat_keras")
 class HATSequentialSentenceClassifierPreprocessor(_HATPreprocessor):
-    """Sentences -> one segment per sentence (at most `max_sentences`, each cut to K-1 tokens).
+    """Sentences -> one segment per sentence (at most `max_segments`, each cut to K-1 tokens).
 
     `x`: a list of sentence strings (one example, rank 1) or per-example lists [B, S].
-    `y`: one label per sentence, padded with -1 (and cut) to `max_sentences`; a padded
+    `y`: one label per sentence, padded with -1 (and cut) to `max_segments`; a padded
     `sample_weight` of the same shape gets 0 where the label is padding.
     """
 
@@ -256,7 +256,7 @@ class HATSequentialSentenceClassifierPreprocessor(_HATPreprocessor):
 
     def _pad_per_segment(self, v, value, unbatched):
         tf = _tf()
-        n = self.num_segments
+        n = self.max_segments
         if v is None:
             return None
         if unbatched:

@@ -1,9 +1,9 @@
-"""Cutting a document into `max_sentences` segments of K tokens, as the original `HATTokenizer` does.
+"""Cutting a document into `max_segments` segments of K tokens, as the original `HATTokenizer` does.
 
 Three modes (spec §4.2), each twice: TensorFlow ops with static output shapes (for `tf.data`, SavedModel
 and eager calls, which all run the same graph) and a plain-Python reference used by the tests.
 
-- `uniform`: pad/truncate the flat ids to `model_max_length`, keep `model_max_length - max_sentences`,
+- `uniform`: pad/truncate the flat ids to `model_max_length`, keep `model_max_length - max_segments`,
   cut into chunks of K-1 and prefix each with CLS. An all-padding chunk starts with PAD instead, and the
   first position's mask is 1 when any position of the chunk is (the `"[PAD]"`-literal quirk).
 - `sentences`: greedy packing of whole sentences into K-1 tokens with upstream's over-long rules:
@@ -64,8 +64,8 @@ def default_segments_py(text):
     return [" ".join(sents[i:i + 3]) for i in range(0, len(sents), 3)]
 
 
-def _empty_py(num_segments, segment_length, pad_id):
-    n = num_segments * segment_length
+def _empty_py(max_segments, segment_length, pad_id):
+    n = max_segments * segment_length
     return [pad_id] * n, [0] * n, [0] * n
 
 
@@ -75,22 +75,22 @@ def _pad_segment_py(ids, segment_length, cls_id, pad_id):
     return [cls_id] + body + [pad_id] * pad, [1] + [1] * len(body) + [0] * pad
 
 
-def _finish_py(segments, num_segments, segment_length, pad_id):
+def _finish_py(segments, max_segments, segment_length, pad_id):
     ids, mask = [], []
-    for seg_ids, seg_mask in segments[:num_segments]:
+    for seg_ids, seg_mask in segments[:max_segments]:
         ids += seg_ids
         mask += seg_mask
-    total = num_segments * segment_length
+    total = max_segments * segment_length
     ids += [pad_id] * (total - len(ids))
     mask += [0] * (total - len(mask))
     return ids, mask, [0] * total
 
 
-def uniform_py(ids, num_segments, segment_length, max_length, cls_id, pad_id):
+def uniform_py(ids, max_segments, segment_length, max_length, cls_id, pad_id):
     ids = list(ids[:max_length])
     mask = [1] * len(ids) + [0] * (max_length - len(ids))
     ids += [pad_id] * (max_length - len(ids))
-    keep = max_length - num_segments
+    keep = max_length - max_segments
     ids, mask = ids[:keep], mask[:keep]
     step = segment_length - 1
     segments = []
@@ -99,37 +99,37 @@ def uniform_py(ids, num_segments, segment_length, max_length, cls_id, pad_id):
         first = pad_id if all(t == pad_id for t in c_ids) else cls_id
         pad = step - len(c_ids)
         segments.append(([first] + c_ids + [pad_id] * pad, [1 if any(c_mask) else 0] + c_mask + [0] * pad))
-    return _finish_py(segments, num_segments, segment_length, pad_id)
+    return _finish_py(segments, max_segments, segment_length, pad_id)
 
 
-def presegmented_py(segment_ids, num_segments, segment_length, cls_id, pad_id):
+def presegmented_py(segment_ids, max_segments, segment_length, cls_id, pad_id):
     if not segment_ids:
-        return _empty_py(num_segments, segment_length, pad_id)
-    segments = [_pad_segment_py(list(s), segment_length, cls_id, pad_id) for s in segment_ids[:num_segments]]
-    return _finish_py(segments, num_segments, segment_length, pad_id)
+        return _empty_py(max_segments, segment_length, pad_id)
+    segments = [_pad_segment_py(list(s), segment_length, cls_id, pad_id) for s in segment_ids[:max_segments]]
+    return _finish_py(segments, max_segments, segment_length, pad_id)
 
 
-def group_sentences_py(sentence_ids, num_segments, segment_length):
+def group_sentences_py(sentence_ids, max_segments, segment_length):
     """Upstream `sentence_grouping` on token lists: the token lists of the emitted segments."""
     budget = segment_length - 1
     doc, cur = [], []
     for sent in sentence_ids:
-        if len(doc) >= num_segments:
+        if len(doc) >= max_segments:
             break
         if len(cur) + len(sent) <= budget:
             cur = cur + list(sent)
         else:
             doc.append((cur if cur else list(sent))[:budget])
             cur = list(sent) if cur else list(sent[segment_length:])
-    if cur and len(doc) < num_segments:
+    if cur and len(doc) < max_segments:
         doc.append(cur[:budget])
     return doc
 
 
-def sentences_py(sentence_ids, num_segments, segment_length, cls_id, pad_id):
-    groups = group_sentences_py(sentence_ids, num_segments, segment_length)
+def sentences_py(sentence_ids, max_segments, segment_length, cls_id, pad_id):
+    groups = group_sentences_py(sentence_ids, max_segments, segment_length)
     segments = [_pad_segment_py(g, segment_length, cls_id, pad_id) for g in groups]
-    return _finish_py(segments, num_segments, segment_length, pad_id)
+    return _finish_py(segments, max_segments, segment_length, pad_id)
 
 
 # ---- TensorFlow ------------------------------------------------------------------------------------
@@ -202,11 +202,11 @@ def _assemble(first_ids, first_mask, body_ids, body_mask):
     return ids, mask, tf.zeros_like(ids)
 
 
-def pack_uniform(token_ids, num_segments, segment_length, max_length, cls_id, pad_id):
-    """Ragged ids [B, T] -> (ids, mask, types), each int32 [B, num_segments * segment_length]."""
+def pack_uniform(token_ids, max_segments, segment_length, max_length, cls_id, pad_id):
+    """Ragged ids [B, T] -> (ids, mask, types), each int32 [B, max_segments * segment_length]."""
     tf = _tf()
     step = segment_length - 1
-    keep = max_length - num_segments
+    keep = max_length - max_segments
     chunks = -(-keep // step)
     width = chunks * step
     token_ids = tf.cast(token_ids[:, :keep], tf.int32)
@@ -216,39 +216,39 @@ def pack_uniform(token_ids, num_segments, segment_length, max_length, cls_id, pa
     mask = tf.reshape(mask, [-1, chunks, step])
     first_ids = tf.where(tf.reduce_all(tf.equal(ids, pad_id), axis=-1), pad_id, cls_id)
     first_mask = tf.cast(tf.reduce_any(mask > 0, axis=-1), tf.int32)
-    if chunks < num_segments:  # model_max_length < max_sentences * K: pad with empty segments
-        extra = [[0, 0], [0, num_segments - chunks]]
+    if chunks < max_segments:  # model_max_length < max_segments * K: pad with empty segments
+        extra = [[0, 0], [0, max_segments - chunks]]
         first_ids = tf.pad(first_ids, extra, constant_values=pad_id)
         first_mask = tf.pad(first_mask, extra)
         ids = tf.pad(ids, extra + [[0, 0]], constant_values=pad_id)
         mask = tf.pad(mask, extra + [[0, 0]])
-    n = num_segments
+    n = max_segments
     return _assemble(first_ids[:, :n], first_mask[:, :n], ids[:, :n], mask[:, :n])
 
 
-def pack_presegmented(token_ids, num_segments, segment_length, cls_id, pad_id):
+def pack_presegmented(token_ids, max_segments, segment_length, cls_id, pad_id):
     """Ragged ids [B, S, T] (one row per segment) -> (ids, mask, types) [B, N*K]."""
     tf = _tf()
     step = segment_length - 1
-    token_ids = tf.cast(token_ids[:, :num_segments], tf.int32)
-    body = token_ids.to_tensor(default_value=pad_id, shape=[None, num_segments, step])
-    body_mask = tf.ones_like(token_ids).to_tensor(default_value=0, shape=[None, num_segments, step])
-    present = tf.range(num_segments)[None, :] < tf.cast(token_ids.row_lengths(), tf.int32)[:, None]
+    token_ids = tf.cast(token_ids[:, :max_segments], tf.int32)
+    body = token_ids.to_tensor(default_value=pad_id, shape=[None, max_segments, step])
+    body_mask = tf.ones_like(token_ids).to_tensor(default_value=0, shape=[None, max_segments, step])
+    present = tf.range(max_segments)[None, :] < tf.cast(token_ids.row_lengths(), tf.int32)[:, None]
     first_ids = tf.where(present, cls_id, pad_id)
     return _assemble(first_ids, tf.cast(present, tf.int32), body, body_mask)
 
 
-def group_sentences(sentence_lengths, num_segments, segment_length):
+def group_sentences(sentence_lengths, max_segments, segment_length):
     """Upstream `sentence_grouping` on lengths only.
 
     `sentence_lengths`: ragged int [B, S]. Returns `(start, length, consumed)`: int32 [B, N], each
     emitted segment being the token range [start, start + length) of the document's concatenated
     sentences (length 0: no segment), and int32 [B], how many sentences the grouping looked at. The
     loop runs over sentence positions, vectorised over the batch, and stops once every document has
-    `num_segments` segments or no sentence left.
+    `max_segments` segments or no sentence left.
     """
     tf = _tf()
-    n_seg, k, budget = num_segments, segment_length, segment_length - 1
+    n_seg, k, budget = max_segments, segment_length, segment_length - 1
     lengths = tf.cast(sentence_lengths.to_tensor(0), tf.int32)
     starts = tf.cumsum(lengths, axis=1, exclusive=True)
     count = tf.cast(sentence_lengths.row_lengths(), tf.int32)
@@ -289,7 +289,7 @@ def group_sentences(sentence_lengths, num_segments, segment_length):
     return seg_start, seg_len, consumed
 
 
-def pack_sentences(token_ids, num_segments, segment_length, cls_id, pad_id, return_complete=False):
+def pack_sentences(token_ids, max_segments, segment_length, cls_id, pad_id, return_complete=False):
     """Ragged ids [B, S, T] (one row per sentence) -> (ids, mask, types) [B, N*K].
 
     With `return_complete`, also a bool [B]: the grouping filled every segment without looking at the
@@ -297,7 +297,7 @@ def pack_sentences(token_ids, num_segments, segment_length, cls_id, pad_id, retu
     """
     tf = _tf()
     step = segment_length - 1
-    seg_start, seg_len, consumed = group_sentences(token_ids.row_lengths(axis=2), num_segments, segment_length)
+    seg_start, seg_len, consumed = group_sentences(token_ids.row_lengths(axis=2), max_segments, segment_length)
     flat = tf.cast(token_ids.merge_dims(1, 2), tf.int32)  # [B, T_total]
     offsets = tf.cast(flat.row_starts(), tf.int32)
     pos = tf.range(step)[None, None, :]

@@ -1,4 +1,4 @@
-"""`HATTokenizer`: documents -> `max_sentences` segments of K token ids, as the original HATTokenizer.
+"""`HATTokenizer`: documents -> `max_segments` segments of K token ids, as the original HATTokenizer.
 
 A keras-hub `Tokenizer` layer that wraps a sub-word tokenizer (`HATWordPieceTokenizer` for `vocab.txt`
 checkpoints, `HATBytePairTokenizer` for RoBERTa-style ones) and the segmenters of `segmentation`.
@@ -60,18 +60,29 @@ def _token_str(value):
     return value
 
 
+def _renamed(kwargs, old, new, value):
+    """The spelling of releases before 0.2 (`max_sentences`, `max_sentence_length`): still read, for saved
+    tokenizers and one release of callers, with a DeprecationWarning for callers."""
+    if old not in kwargs:
+        return value
+    import warnings
+
+    warnings.warn(f"HATTokenizer({old}=...) is deprecated; use {new}=", DeprecationWarning, stacklevel=3)
+    return kwargs.pop(old)
+
+
 def _geometry(folder, given):
     """Segment geometry from config.json (HATConfig field names and upstream defaults); the folder may lack
-    config.json when `given` holds both max_sentences and max_sentence_length."""
+    config.json when `given` holds both max_segments and segment_length."""
     config = _read_json(os.path.join(folder, "config.json"))
     if not config:
-        if {"max_sentences", "max_sentence_length"} <= set(given):
+        if {"max_segments", "segment_length"} <= set(given):
             return {}, None
-        raise FileNotFoundError(f"{folder}: no config.json; HATTokenizer needs max_sentences and "
-                                "max_sentence_length from the checkpoint's config (or pass both)")
-    k = config.get("max_sentence_length", config.get("max_sentence_size", 128))
+        raise FileNotFoundError(f"{folder}: no config.json; HATTokenizer needs max_segments and "
+                                "segment_length from the checkpoint's config (or pass both)")
+    k = config.get("max_sentence_length", config.get("max_sentence_size", 128))  # config.json: upstream names
     n = config.get("max_sentences", 64)
-    return dict(max_sentences=int(n), max_sentence_length=int(k),
+    return dict(max_segments=int(n), segment_length=int(k),
                 model_max_length=int(config.get("model_max_length", n * k))), config.get("pad_token_id")
 
 
@@ -190,11 +201,11 @@ def _from_tokenizer_json(file, specials, tok_config, extra):
 
 @keras.saving.register_keras_serializable(package="hat_keras")
 class HATTokenizer(keras_hub.tokenizers.Tokenizer):
-    """Cuts documents into `max_sentences` segments of `max_sentence_length` (K) ids, each starting with
+    """Cuts documents into `max_segments` segments of `segment_length` (K) ids, each starting with
     the CLS / `<s>` id and holding no SEP, exactly as the original `HATTokenizer`.
 
     `tok(inputs, segmentation=...)` returns `{"token_ids", "padding_mask", "segment_ids"}`, int32,
-    shape `(batch, max_sentences * K)` (no batch axis for a single string). Inputs:
+    shape `(batch, max_segments * K)` (no batch axis for a single string). Inputs:
     - a string or a list / 1-D tensor of strings: documents;
     - a list of lists / 2-D ragged tensor of strings: per document, sentences (`sentences` groups them
       as given), segments (`presegmented`) or pieces whose ids are concatenated (`uniform`).
@@ -205,19 +216,21 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     Eager calls return numpy arrays; inside `tf.function`/`tf.data` they return tensors.
 
     Build it from a checkpoint folder (`from_pretrained`), or directly: `HATTokenizer(vocabulary=[...] or
-    "vocab.txt", max_sentences=8, max_sentence_length=128)` (BPE: `vocabulary=` vocab.json, `merges=`
+    "vocab.txt", max_segments=8, segment_length=128)` (BPE: `vocabulary=` vocab.json, `merges=`
     merges.txt), or around a configured `word_tokenizer`.
 
-    Long documents: only their first `prefix_chars_per_token * max_sentences * K` characters are
+    Long documents: only their first `prefix_chars_per_token * max_segments * K` characters are
     tokenized when that provably gives the whole text's result (WordPiece only); otherwise the whole
     text is. Set `prefix_chars_per_token=0` to always tokenize everything. The ids are the same.
     """
 
     backbone_cls = HATBackbone  # lets keras_hub.tokenizers.Tokenizer.from_preset find this class
 
-    def __init__(self, word_tokenizer=None, max_sentences=8, max_sentence_length=128, model_max_length=None,
+    def __init__(self, word_tokenizer=None, max_segments=8, segment_length=128, model_max_length=None,
                  segmentation="sentences", prefix_chars_per_token=8, vocabulary=None, merges=None, lowercase=True,
                  **kwargs):
+        max_segments = _renamed(kwargs, "max_sentences", "max_segments", max_segments)
+        segment_length = _renamed(kwargs, "max_sentence_length", "segment_length", segment_length)
         super().__init__(**kwargs)
         if isinstance(word_tokenizer, dict):
             word_tokenizer = keras.layers.deserialize(word_tokenizer)
@@ -225,15 +238,15 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
             word_tokenizer = _word_tokenizer(vocabulary, merges, lowercase)
         elif vocabulary is not None or merges is not None:
             raise ValueError("pass either word_tokenizer or vocabulary (+ merges), not both")
-        if max_sentence_length < 2 or max_sentences < 1:
-            raise ValueError(f"need max_sentence_length >= 2 and max_sentences >= 1, got "
-                             f"{max_sentence_length} and {max_sentences}")
+        if segment_length < 2 or max_segments < 1:
+            raise ValueError(f"need segment_length >= 2 and max_segments >= 1, got "
+                             f"{segment_length} and {max_segments}")
         self.word_tokenizer = word_tokenizer
-        self.max_sentences = int(max_sentences)
-        self.max_sentence_length = int(max_sentence_length)
-        self.model_max_length = int(model_max_length or max_sentences * max_sentence_length)
-        if self.model_max_length <= self.max_sentences:
-            raise ValueError(f"model_max_length={self.model_max_length} must exceed max_sentences={max_sentences}")
+        self.max_segments = int(max_segments)
+        self.segment_length = int(segment_length)
+        self.model_max_length = int(model_max_length or max_segments * segment_length)
+        if self.model_max_length <= self.max_segments:
+            raise ValueError(f"model_max_length={self.model_max_length} must exceed max_segments={max_segments}")
         self.segmentation = seg.check_segmentation(segmentation)
         self.prefix_chars_per_token = int(prefix_chars_per_token or 0)
         self.file_assets = word_tokenizer.file_assets
@@ -338,18 +351,18 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
 
     @property
     def sequence_length(self):
-        return self.max_sentences * self.max_sentence_length
+        return self.max_segments * self.segment_length
 
     # ---- segmentation ------------------------------------------------------------------------------
     def __call__(self, inputs, *args, **kwargs):
         check_text_inputs(inputs, "HATTokenizer")  # before Keras wraps the error in its call report
         return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs, segmentation=None, max_sentences=None, model_max_length=None):
+    def call(self, inputs, segmentation=None, max_segments=None, model_max_length=None):
         segmentation = seg.check_segmentation(segmentation or self.segmentation)
-        n = int(max_sentences or self.max_sentences)
-        m = int(model_max_length or (self.model_max_length if n == self.max_sentences
-                                     else n * self.max_sentence_length))
+        n = int(max_segments or self.max_segments)
+        m = int(model_max_length or (self.model_max_length if n == self.max_segments
+                                     else n * self.segment_length))
         tf = _tf()
         if not tf.executing_eagerly():
             return self.segment(inputs, segmentation, n, m)
@@ -397,7 +410,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         return tf.constant([s.encode("utf-8") if isinstance(s, str) else s for s in inputs], tf.string,
                            shape=[len(inputs)]), False
 
-    def segment(self, inputs, segmentation, max_sentences, model_max_length):
+    def segment(self, inputs, segmentation, max_segments, model_max_length):
         """The graph: string tensor [B] or ragged [B, S] -> dict of int32 [B, N*K] tensors."""
         tf = _tf()
         if not isinstance(inputs, tf.RaggedTensor):
@@ -413,16 +426,16 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         else:
             inputs = tf.strings.regex_replace(inputs, "\\x00", "\x01")
         if isinstance(inputs, tf.RaggedTensor):
-            out = self._segment_lists(inputs, segmentation, max_sentences, model_max_length)
+            out = self._segment_lists(inputs, segmentation, max_segments, model_max_length)
         else:
-            out = self._segment_documents(inputs, segmentation, max_sentences, model_max_length)
+            out = self._segment_documents(inputs, segmentation, max_segments, model_max_length)
         out = dict(zip(OUTPUT_KEYS, out))
         if unbatched:
             out = {key: v[0] for key, v in out.items()}
         return out
 
     def _segment_lists(self, lists, segmentation, n, m):
-        k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
+        k, cls_id, pad_id = self.segment_length, self.cls_token_id, self.pad_token_id
         ids = self._word_ids(lists)  # [B, S, T]
         if segmentation == "uniform":
             return seg.pack_uniform(ids.merge_dims(1, 2), n, k, m, cls_id, pad_id)
@@ -433,7 +446,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     def _segment_text(self, texts, segmentation, n, m):
         """Documents [B] -> ((ids, mask, types), complete [B]); `complete` says that text beyond
         these documents could not change the result (used to validate a prefix)."""
-        k, cls_id, pad_id = self.max_sentence_length, self.cls_token_id, self.pad_token_id
+        k, cls_id, pad_id = self.segment_length, self.cls_token_id, self.pad_token_id
         if segmentation == "uniform":
             ids = self._word_ids(texts)
             return (seg.pack_uniform(ids, n, k, m, cls_id, pad_id),
@@ -450,7 +463,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         they provably give the same result as the whole text (enough tokens, or every segment filled
         before the last, possibly cut, sentence/paragraph); other rows are redone on the whole text."""
         tf = _tf()
-        budget = self.prefix_chars_per_token * n * self.max_sentence_length
+        budget = self.prefix_chars_per_token * n * self.segment_length
         boundary = getattr(self.word_tokenizer, "word_boundary_class", None)
         if not budget or boundary is None:
             return self._segment_text(texts, segmentation, n, m)[0]
@@ -470,8 +483,8 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
         config = super().get_config()
         config.update({
             "word_tokenizer": keras.layers.serialize(self.word_tokenizer),
-            "max_sentences": self.max_sentences,
-            "max_sentence_length": self.max_sentence_length,
+            "max_segments": self.max_segments,
+            "segment_length": self.segment_length,
             "model_max_length": self.model_max_length,
             "segmentation": self.segmentation,
             "prefix_chars_per_token": self.prefix_chars_per_token,
@@ -482,4 +495,7 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     def from_config(cls, config):
         config = dict(config)
         config["word_tokenizer"] = keras.layers.deserialize(config["word_tokenizer"])
+        for old, new in (("max_sentences", "max_segments"), ("max_sentence_length", "segment_length")):
+            if old in config:  # saved before 0.2
+                config[new] = config.pop(old)
         return cls(**config)

@@ -66,7 +66,8 @@ def add_train_parsers(subparsers):
     ws.add_argument("bert_dir", help="flat BERT/RoBERTa folder (config.json + weights + tokenizer files)")
     ws.add_argument("output_dir")
     ws.add_argument("--layout", required=True, help='e.g. "S|SD|D|S|SD|S" (at most as many layers as BERT)')
-    ws.add_argument("--max-sentences", type=int, default=8, help="segments per document")
+    ws.add_argument("--max-segments", "--max-sentences", dest="max_segments", type=int, default=8,
+                    help="segments per document")
     ws.add_argument("--segment-length", type=int, default=128, help="tokens per segment (K)")
     ws.add_argument("--strategy", default="grouped", choices=["grouped", "embeds-only"])
     ws.set_defaults(func=_run_warm_start)
@@ -104,7 +105,7 @@ def _run_train(ns):
 def _run_warm_start(ns):
     from hat_keras.convert.warm_start import warm_start
 
-    model = warm_start(ns.bert_dir, ns.layout, ns.output_dir, ns.max_sentences, ns.segment_length, ns.strategy)
+    model = warm_start(ns.bert_dir, ns.layout, ns.output_dir, ns.max_segments, ns.segment_length, ns.strategy)
     report = getattr(model, "load_report", None)
     if report is not None:
         print(report.summary())

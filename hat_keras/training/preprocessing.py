@@ -56,7 +56,7 @@ def _construct(cls, tokenizer, backbone, **kwargs):
     import inspect
 
     params = inspect.signature(cls.__init__).parameters
-    sizes = {"num_segments": backbone.max_segments, "max_segments": backbone.max_segments,
+    sizes = {"max_segments": backbone.max_segments,
              "segment_length": backbone.segment_length,
              "sequence_length": backbone.max_segments * backbone.segment_length}
     args = {k: v for k, v in sizes.items() if k in params}

@@ -83,8 +83,8 @@ async function init() {
                  quantization: web.quantization, threads,
                  crossOriginIsolated: self.crossOriginIsolated, modelBytes: size, litertjs: web.litertjs,
                  sequenceLength: tokenizer.sequenceLength };
-  $("model-info").textContent = `${web.name} · ${web.labels.length} classes · ${web.max_sentences} segments × ` +
-    `${web.max_sentence_length} tokens (${web.segmentation}) · ${web.quantization} model, ${formatBytes(size)} · ` +
+  $("model-info").textContent = `${web.name} · ${web.labels.length} classes · ${web.max_segments} segments × ` +
+    `${web.segment_length} tokens (${web.segmentation}) · ${web.quantization} model, ${formatBytes(size)} · ` +
     `LiteRT.js ${web.litertjs}, WebAssembly, ${threads > 1 ? `${threads} threads` : "1 thread"}`;
   $("segments-how").textContent = `— ${HOW[web.pooling] || "contribution of each segment"}`;
   $("classify").disabled = false;
@@ -159,7 +159,7 @@ function render(text, r) {
   const cap = state.tokenizer.sequenceLength;
   $("read-note").textContent = r.charsRead < r.textLength
     ? `Read the first ${r.charsRead.toLocaleString()} of ${r.textLength.toLocaleString()} characters: the model takes ` +
-      `${state.web.max_sentences} segments of ${state.web.max_sentence_length} tokens (${cap.toLocaleString()} positions).`
+      `${state.web.max_segments} segments of ${state.web.segment_length} tokens (${cap.toLocaleString()} positions).`
     : `${r.tokens.toLocaleString()} of ${cap.toLocaleString()} token positions used.`;
   const top = Math.max(...r.contributions, 1e-9);
   const items = r.contributions.map((c, s) => {
