@@ -38,7 +38,7 @@ def test_layout_and_report(exported):
                                                                       "labels.txt", "vocab.txt"]
     assert (version / "assets" / "labels.txt").read_text().split() == source.labels
     geo = json.loads((version / "assets" / "hat_export.json").read_text())
-    assert (geo["max_sentences"], geo["max_sentence_length"]) == (4, 32)
+    assert (geo["max_segments"], geo["segment_length"]) == (4, 32)
     saved = json.loads((out / "export_report.json").read_text())
     assert saved["passed"] and saved["max_abs_diff"] <= 1e-4 and saved["prediction_agreement"] == 1.0
     assert saved["in_graph_ids_match_host_tokenizer"] is True

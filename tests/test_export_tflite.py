@@ -28,7 +28,7 @@ def _check_artifact(tiny, tmp_path, report):
     assert not any(op.startswith("CUSTOM") for op in operators(str(path)))  # builtins only, no Flex
     info, files = read_metadata(str(path))
     assert info["labels"] == source.labels and info["input_shape"] == [1, 128]
-    assert (info["max_sentences"], info["max_sentence_length"]) == (4, 32)
+    assert (info["max_segments"], info["segment_length"]) == (4, 32)
     assert sorted(files) == ["config.json", "hat_export.json", "labels.txt", "vocab.txt"]
     assert sorted(tflite.LiteRTRunner(path).input_shapes.values()) == [[1, 128], [1, 128]]
     # The host tokenizer rebuilt from the bundled files gives the in-graph ids.
