@@ -21,7 +21,18 @@ def tiny(fixtures_dir, data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def web_fp32(tiny, tmp_path_factory):
+def litertjs():
+    """The web export copies LiteRT.js from node_modules: without `npm ci` these tests skip, naming it."""
+    from hat_keras.exporting import ExportError
+    from hat_keras.exporting.web import find_litertjs
+    try:
+        return find_litertjs()
+    except ExportError as e:
+        pytest.skip(f"web export: {e}")
+
+
+@pytest.fixture(scope="module")
+def web_fp32(tiny, litertjs, tmp_path_factory):
     """tiny-e2, max pooling, float32, `sentences` segmentation."""
     from hat_keras.exporting import export_model
     from hat_keras.exporting.text import TextEncoder
@@ -33,7 +44,7 @@ def web_fp32(tiny, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def web_dynamic(tiny, fixtures_dir, tmp_path_factory):
+def web_dynamic(tiny, litertjs, fixtures_dir, tmp_path_factory):
     """tiny-e2, attentive pooling, dynamic-range (the default), `uniform` segmentation."""
     from hat_keras.exporting import export_model, make_source
     from hat_keras.exporting.text import TextEncoder
@@ -120,7 +131,7 @@ def test_predict_explain_on_the_web_model(web_fp32, tmp_path):
     assert lines[-4].startswith("  segment 1\t")
 
 
-def test_web_export_refuses_what_the_page_cannot_do(tiny, tmp_path):
+def test_web_export_refuses_what_the_page_cannot_do(tiny, litertjs, tmp_path):
     from hat_keras.exporting import ExportError, export_model, make_source
     source, _, _, _ = tiny
     with pytest.raises(ExportError, match="sentences"):
