@@ -8,7 +8,7 @@ input shape: each shape is traced (and compiled) once, and never retraced.
 Batches run as chunks of two documents on concurrent calls, one per intra-op thread: on CPU two
 concurrent small calls keep both cores busier than one batched call, whose smaller ops (attention,
 LayerNorm) parallelise poorly (EC2-mini, 2 threads, batch 8: 629 vs 675 ms, medians over three processes;
-see the README's Performance section). Each document's outputs do not depend on its neighbours.
+see docs/performance.md). Each document's outputs do not depend on its neighbours.
 
 Compact models (`HATBackbone(compact=True)`) ignore padded segments, so `CompiledForward` drops trailing
 all-padding segments first and latency follows the document's length, not the padded length.
