@@ -34,10 +34,12 @@ def shared_data_dir():
 
 
 def read_jsonl(path, limit=None, seed=0, text_field="text", label_field="label"):
-    """Shuffled (text, label) rows of a JSONL/CSV file (the training data reader's checks), at most `limit`."""
+    """Shuffled (text, label) rows of a JSONL/CSV file, or of several (a list), with the training data reader's
+    checks; at most `limit`."""
     from hat_keras.training.data import read_labelled_rows
 
-    rows = read_labelled_rows(path, text_field, label_field)
+    rows = [row for p in ([path] if isinstance(path, (str, os.PathLike)) else path)
+            for row in read_labelled_rows(p, text_field, label_field)]
     random.Random(seed).shuffle(rows)
     return rows[:limit] if limit else rows
 

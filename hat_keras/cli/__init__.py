@@ -41,7 +41,8 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"hat-keras {hat_keras.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for command in COMMANDS:
-        command.add_parser(sub)
+        p = command.add_parser(sub)
+        p.set_defaults(subparser=p)
     return parser
 
 
@@ -59,29 +60,29 @@ def _old_spellings(argv):
 
 def parse(parser, argv):
     """Parse; the old positional output (`convert SRC DST`) is read once, with one line."""
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_old_spellings(argv))
+    sub = getattr(args, "subparser", parser)
     legacy = getattr(args, "legacy_output", None)
-    if extra and legacy and len(extra) == 1 and not extra[0].startswith("-") and not args.output:
+    if extra and legacy and len(extra) == 1 and not extra[0].startswith("-"):
+        if args.output:
+            sub.error(f"{legacy} given twice (positional and -o/--output)")
         deprecated(f"the positional {legacy}", f"-o/--output {legacy}")
         args.output, extra = extra[0], []
-    elif extra and legacy and len(extra) == 1 and not extra[0].startswith("-"):
-        parser.error(f"{args.command}: OUT given twice (positional and --output)")
     if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        if getattr(args, "needs_output", False) and not args.output:
-            raise UsageError("the following arguments are required: -o/--output")
         if args.command == "train":
             train.validate(args)
+        if getattr(args, "needs_output", False) and not args.output:
+            raise UsageError("the following arguments are required: -o/--output")
     except UsageError as e:
-        parser.error(f"{args.command}: {e}")
+        sub.error(str(e))
     return args
 
 
 def main(argv=None, parser=None):
     parser = parser or build_parser()
-    argv = _old_spellings(sys.argv[1:] if argv is None else argv)
-    args = parse(parser, argv)
+    args = parse(parser, sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -14,9 +14,10 @@ def add_parser(sub):
     p.add_argument("model", metavar="MODEL", nargs="?",
                    help="start from this HF-format HAT folder (default: warm-start the pretrained MiniLM)")
     add_deprecated(p, "--checkpoint", use="the MODEL argument", dest="model")
-    p.add_argument("--train", help="labelled JSONL (`text`, `label`); default: Hyperpartisan")
-    p.add_argument("--eval", help="labelled JSONL to evaluate on")
-    add_deprecated(p, "--test", use="--eval", dest="eval")
+    p.add_argument("--train", nargs="+", metavar="FILE",
+                   help="labelled JSONL/CSV (`text`, `label`); default: Hyperpartisan")
+    p.add_argument("--eval", nargs="+", metavar="FILE", help="labelled JSONL/CSV to evaluate on")
+    add_deprecated(p, "--test", use="--eval", dest="eval", nargs="+")
     add_output(p, "output folder (default: %(default)s)", default="quickstart_out", legacy=("--out",))
     p.add_argument("--text-field", default="text", help="text field of the data")
     p.add_argument("--label-field", type=label_field, default="label", help="label field of the data")

@@ -9,6 +9,7 @@ from hat_keras.cli.common import (UsageError, add_common, add_deprecated, add_la
 HELP = "train a HAT (masked_lm or text_classifier) with tf.distribute"
 TRAINABLE = ("masked_lm", "text_classifier")  # the tasks `hat_keras.training.recipes` has a recipe for
 STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multiworker", "tpu", "data_parallel")
+OLD_TASKS = {"mlm": "masked_lm", "classify": "text_classifier"}  # the old `train mlm|classify` verbs
 PROGRESS = {"auto": "auto", "bar": 1, "lines": 2}
 
 
@@ -63,12 +64,12 @@ def task_name(name):
     from hat_keras.models import HATTask
 
     try:
-        canonical = HATTask.resolve(name).task_names[0]
+        canonical = HATTask.resolve(OLD_TASKS.get(name, name)).task_names[0]
     except (ValueError, IndexError, AttributeError):
         canonical = None
     if canonical not in TRAINABLE:
         raise UsageError(f"argument TASK: invalid choice: {name!r} (choose from {', '.join(TRAINABLE)})")
-    if name != canonical:
+    if name in OLD_TASKS:
         deprecated(f"train {name}", f"train {canonical}")
     return canonical
 
