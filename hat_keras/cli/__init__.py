@@ -11,7 +11,7 @@ import os
 import sys
 
 from hat_keras.cli import convert, export, extend_context, info, predict, quickstart, train, warm_start
-from hat_keras.cli.common import CLIError, UsageError, deprecated, load_any_model  # noqa: F401
+from hat_keras.cli.common import CLIError, UsageError, deprecated
 
 COMMANDS = (convert, info, predict, export, train, warm_start, extend_context, quickstart)
 _OLD_TRAIN_VERBOSE = {"auto": ["--progress", "auto"], "0": ["--quiet"], "1": ["--progress", "bar"],
