@@ -1,7 +1,7 @@
 """Classify long documents with an exported `.tflite` on the standalone LiteRT runtime, as a phone does:
 tokenize on the host with the vocabulary bundled in the file, then run one fixed-shape document at a time.
 
-    hat-keras export MODEL --format tflite --quantize dynamic out/
+    hat-keras export MODEL --format tflite --quantize dynamic -o out/
     python examples/litert_inference.py out/model.tflite doc1.txt doc2.txt
 
 The same sequence in Kotlin (Android) is in examples/android/HatClassifier.kt.

@@ -1,4 +1,4 @@
-"""Export a HAT classifier: `python export/export_model.py export MODEL OUT --format tflite --quantize dynamic`.
+"""Export a HAT classifier: `python export/export_model.py MODEL -o OUT --format tflite --quantize dynamic`.
 
 The same command as `hat-keras export`; see hat_keras/exporting for the formats and their checks.
 """

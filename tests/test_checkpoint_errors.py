@@ -39,7 +39,7 @@ def _rewrite_header(path, change):
 
 
 def _convert(src, dst, capsys):
-    rc = main(["convert", str(src), str(dst), "--quiet"])
+    rc = main(["convert", str(src), "-o", str(dst), "--quiet"])
     return rc, capsys.readouterr().err
 
 
@@ -50,7 +50,7 @@ def test_relabelled_dtype_is_refused(tiny, tmp_path, capsys):
     with pytest.raises(CheckpointError, match=rf"tensor '{LN_BIAS}' has dtype int32; HAT weights are floating"):
         hat_keras.from_pretrained(bad)
     rc, err = _convert(bad, tmp_path / "out.keras", capsys)
-    assert rc == 2 and err.count("\n") == 1 and LN_BIAS in err and "int32" in err
+    assert rc == 1 and err.count("\n") == 1 and LN_BIAS in err and "int32" in err
     assert sorted(os.listdir(tmp_path)) == ["bad"]  # nothing at DST, no partial folder
 
 
@@ -86,8 +86,8 @@ def test_mis_shaped_query_named_by_convert_and_info(tiny, tmp_path, capsys):
     with pytest.raises(CheckpointError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         hat_keras.from_pretrained(bad)
     rc, err = _convert(bad, tmp_path / "out.keras", capsys)
-    assert rc == 2 and msg in err
-    assert main(["info", str(bad)]) == 2
+    assert rc == 1 and msg in err
+    assert main(["info", str(bad)]) == 1
     captured = capsys.readouterr()
     assert "layout from keys" in captured.out and msg in captured.err
 
@@ -102,7 +102,7 @@ def test_vocabulary_larger_than_vocab_size_refused_at_load(tiny, tmp_path, capsy
                                              rf"vocab_size is {size}; ids {size}..{size + 1} would index past"):
         hat_keras.from_pretrained(big)
     rc, err = _convert(big, tmp_path / "out.keras", capsys)
-    assert rc == 2 and "vocab.txt" in err and "vocab_size is" in err
+    assert rc == 1 and "vocab.txt" in err and "vocab_size is" in err
     hat_keras.from_pretrained(big, load_tokenizer=False)  # the weights themselves are fine
 
 
@@ -110,16 +110,16 @@ def test_invalid_json_and_fake_keras_name_the_file(tiny, tmp_path, capsys):
     bad = _copy(tiny, tmp_path / "bad")
     (bad / "config.json").write_text('{"vocab_size": 54, oops}')
     rc, err = _convert(bad, tmp_path / "out.keras", capsys)
-    assert rc == 2 and f"{bad / 'config.json'}: not valid JSON" in err
+    assert rc == 1 and f"{bad / 'config.json'}: not valid JSON" in err
     shutil.copy(os.path.join(tiny, "config.json"), bad / "config.json")
     (bad / "tokenizer_config.json").write_text("{nope")
     with pytest.raises(ValueError, match="tokenizer_config.json: not valid JSON"):
         hat_keras.from_pretrained(bad)
     fake = tmp_path / "fake.keras"
     fake.write_text("not a zip")
-    for argv in (["info", str(fake)], ["convert", str(fake), str(tmp_path / "o"), "--quiet"],
+    for argv in (["info", str(fake)], ["convert", str(fake), "-o", str(tmp_path / "o"), "--quiet"],
                  ["predict", str(fake), str(fake)]):
-        assert main(argv) == 2
+        assert main(argv) == 1
         err = capsys.readouterr().err
         assert f"{fake}: exists but is not a `.keras` archive (not a zip file)" in err, (argv, err)
 

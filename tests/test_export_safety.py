@@ -35,7 +35,7 @@ def clf(tmp_path_factory):
 def tflite_out(clf, tmp_path_factory):
     from hat_keras.cli import main
     out = tmp_path_factory.mktemp("tflite") / "out"
-    assert main(["export", str(clf[0]), str(out), "--format", "tflite", "--num-samples", "2"]) == 0
+    assert main(["export", str(clf[0]), "-o", str(out), "--format", "tflite", "--num-samples", "2"]) == 0
     return out
 
 
@@ -71,9 +71,9 @@ def saved_over_tflite(clf, tflite_out, tmp_path_factory):
     out = tmp_path_factory.mktemp("saved") / "out"
     shutil.copytree(tflite_out, out)
     before = sorted(os.listdir(out))
-    refused = main(["export", str(clf[0]), str(out), "--format", "saved_model", "--num-samples", "2"])
+    refused = main(["export", str(clf[0]), "-o", str(out), "--format", "saved_model", "--num-samples", "2"])
     kept = sorted(os.listdir(out))
-    assert main(["export", str(clf[0]), str(out), "--format", "saved_model", "--num-samples", "2",
+    assert main(["export", str(clf[0]), "-o", str(out), "--format", "saved_model", "--num-samples", "2",
                  "--overwrite"]) == 0
     return out, refused, before, kept
 
@@ -174,13 +174,13 @@ def test_export_input_errors_name_file_and_line(clf, tmp_path, capsys):
     path, _ = clf
     bad = tmp_path / "samples.jsonl"
     bad.write_text('{"text": "alpha"}\n{"text": oops}\n')
-    assert main(["export", str(path), str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
+    assert main(["export", str(path), "-o", str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
     assert f"{bad}:2: not valid JSON" in capsys.readouterr().err
     bad.write_text("")
-    assert main(["export", str(path), str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
+    assert main(["export", str(path), "-o", str(tmp_path / "o"), "--format", "keras", "--samples", str(bad)]) == 1
     assert f"{bad}: no documents (empty file)" in capsys.readouterr().err
     fake = tmp_path / "fake.keras"
     fake.write_text("not a zip")
-    assert main(["export", str(fake), str(tmp_path / "o"), "--format", "keras"]) == 1
+    assert main(["export", str(fake), "-o", str(tmp_path / "o"), "--format", "keras"]) == 1
     assert "exists but is not a `.keras` archive (not a zip file)" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["fake.keras", "samples.jsonl"]

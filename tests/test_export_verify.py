@@ -80,14 +80,14 @@ def test_unloadable_artifact_fails(tiny, tmp_path, monkeypatch):
 def test_cli(fixtures_dir, tmp_path, capsys):
     from hat_keras.cli import main
     model = str(fixtures_dir / "tiny-e2" / "seqcls-max")
-    assert main(["export", model, str(tmp_path / "k"), "--format", "keras", "--num-samples", "2"]) == 0
+    assert main(["export", model, "-o", str(tmp_path / "k"), "--format", "keras", "--num-samples", "2"]) == 0
     assert (tmp_path / "k" / "model.keras").exists()
-    assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x"), "--format", "onnx"]) == 1
+    assert main(["export", str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--format", "onnx"]) == 1
     assert "no such model" in capsys.readouterr().err
-    assert main(["export", model, str(tmp_path / "y"), "--format", "keras", "--quantize", "int8"]) == 1
+    assert main(["export", model, "-o", str(tmp_path / "y"), "--format", "keras", "--quantize", "int8"]) == 1
     assert "tflite and web only" in capsys.readouterr().err
-    assert main(["export", model, str(tmp_path / "z"), "--format", "tflite", "--quantize", "int8"]) == 1
+    assert main(["export", model, "-o", str(tmp_path / "z"), "--format", "tflite", "--quantize", "int8"]) == 1
     assert "calibration" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["export", model, str(tmp_path / "w"), "--format", "pb"])
+        main(["export", model, "-o", str(tmp_path / "w"), "--format", "pb"])
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists() and not (tmp_path / "z").exists()

@@ -41,7 +41,7 @@ def test_extended_model_same_outputs(fixtures_dir, head_semantics):
 def test_extend_context_cli_checkpoint(fixtures_dir, tmp_path):
     src = fixtures_dir / "tiny-e2" / "mlm"
     dst = tmp_path / "long"
-    assert extend_main(["extend-context", str(src), "--max-segments", "12", str(dst)]) == 0
+    assert extend_main(["extend-context", str(src), "--max-segments", "12", "-o", str(dst)]) == 0
     big = hat_keras.from_pretrained(dst)
     assert big.backbone.max_segments == 12 and big.hat_config.model_max_length >= 12 * 32
     r = refs(fixtures_dir, "tiny-e2")
@@ -61,7 +61,7 @@ def test_extended_checkpoint_loads_in_the_pytorch_peer(fixtures_dir, tmp_path):
     import torch_hat
 
     dst = tmp_path / "long"
-    extend_main(["extend-context", str(fixtures_dir / "tiny-e2" / "mlm"), "--max-segments", "16", str(dst)])
+    extend_main(["extend-context", str(fixtures_dir / "tiny-e2" / "mlm"), "--max-segments", "16", "-o", str(dst)])
     peer = torch_hat.load(str(dst), head="mlm")
     big = hat_keras.from_pretrained(dst)
     r = refs(fixtures_dir, "tiny-e2")

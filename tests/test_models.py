@@ -167,20 +167,20 @@ def test_cli_convert_and_info(tmp_path, fixtures_dir, capsys):
     from hat_keras.cli import main
 
     dst = tmp_path / "out.keras"
-    assert main(["convert", str(fixtures_dir / "tiny-l1" / "mlm"), str(dst), "--quiet"]) == 0
+    assert main(["convert", str(fixtures_dir / "tiny-l1" / "mlm"), "-o", str(dst), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "S|S|S|SD|SD" in text and "loaded:" in text
     model = keras.models.load_model(dst)
     r = refs(fixtures_dir, "tiny-l1")
     assert_close(model.backbone(batch(r, "b"))["sequence_output"], r["b_last_hidden_state"])
     preset = tmp_path / "preset"
-    assert main(["convert", str(fixtures_dir / "tiny-l1" / "mlm"), str(preset), "--quiet"]) == 0
+    assert main(["convert", str(fixtures_dir / "tiny-l1" / "mlm"), "-o", str(preset), "--quiet"]) == 0
     assert (preset / "config.json").exists()
     assert main(["info", str(fixtures_dir / "tiny-l1" / "mlm")]) == 0
     assert "layout from keys" in capsys.readouterr().out
-    # a bad source: one-line error, exit 2, nothing written at DST
+    # a bad source: one-line error, exit 1, nothing written at OUT
     bad_dst = tmp_path / "never.keras"
-    assert main(["convert", str(tmp_path / "missing"), str(bad_dst)]) == 2
+    assert main(["convert", str(tmp_path / "missing"), "-o", str(bad_dst)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err
     assert not bad_dst.exists()

@@ -54,7 +54,7 @@ def test_cli_refuses_bad_files_unless_skip_bad(classifier, tmp_path, capsys):
     latin.write_bytes(TEXT.encode("latin-1"))
     empty.write_bytes(b"")
     binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))
-    assert main(["predict", str(classifier), str(good), str(empty), str(binary)]) == 2
+    assert main(["predict", str(classifier), str(good), str(empty), str(binary)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing classified
     lines = captured.err.strip().splitlines()
@@ -64,16 +64,16 @@ def test_cli_refuses_bad_files_unless_skip_bad(classifier, tmp_path, capsys):
 
     assert main(["predict", str(classifier), str(good), str(empty), str(binary), "--skip-bad", "--json"]) == 0
     captured = capsys.readouterr()
-    rows = [json.loads(line) for line in captured.out.splitlines()]
+    rows = json.loads(captured.out)["predictions"]
     assert [r["file"] for r in rows] == [str(good)] and captured.err.count("skipped:") == 2
 
     # Latin-1 with --encoding classifies exactly like the same text in UTF-8 (not "Caf\ufffd")
     assert main(["predict", str(classifier), str(good), "--json"]) == 0
-    utf8 = json.loads(capsys.readouterr().out)
-    assert main(["predict", str(classifier), str(latin), "--json"]) == 2
+    utf8 = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert main(["predict", str(classifier), str(latin), "--json"]) == 1
     assert "not utf-8 text (byte 0xe9 at offset 3)" in capsys.readouterr().err
     assert main(["predict", str(classifier), str(latin), "--json", "--encoding", "latin-1"]) == 0
-    assert json.loads(capsys.readouterr().out)["probabilities"] == utf8["probabilities"]
-    assert main(["predict", str(classifier), str(good), "--encoding", "klingon"]) == 2
+    assert json.loads(capsys.readouterr().out)["predictions"][0]["probabilities"] == utf8["probabilities"]
+    assert main(["predict", str(classifier), str(good), "--encoding", "klingon"]) == 1
     assert "--encoding klingon: unknown encoding" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["empty.txt", "good.txt", "latin.txt", "ls"]

@@ -99,7 +99,7 @@ def test_gate_refuses_and_names_the_worst_layers(fixtures_dir, data_dir, tmp_pat
     texts = tmp_path / "docs.jsonl"
     texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs[:6]))
     model = str(fixtures_dir / "tiny-e2" / "seqcls-max")
-    args = ["export", model, str(tmp_path / "out"), "--format", "tflite", "--quantize", "w8a8", "--samples",
+    args = ["export", model, "-o", str(tmp_path / "out"), "--format", "tflite", "--quantize", "w8a8", "--samples",
             str(texts), "--num-samples", "2", "--calibration", str(texts), "--tokenizer", str(tmp_path / "tok"),
             "--segmentation", "uniform", "--max-abs-diff", "1e-9"]
     assert main(args) == 1

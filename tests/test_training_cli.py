@@ -1,30 +1,41 @@
 """CLI flags map onto TrainArgs; optimizer schedule and weight-decay exclusions; F1 on logits."""
-import argparse
-
 import keras
 import numpy as np
 import pytest
 
+from hat_keras.cli import build_parser, parse, train
 from hat_keras.models import metrics
-from hat_keras.training import cli, optimization
+from hat_keras.training import optimization
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser()
-    cli.add_train_parsers(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+    return parse(build_parser(), argv)
 
 
 def test_train_classify_flags():
-    ns = _parse(["train", "classify", "--model", "m", "--train", "a.jsonl", "b.jsonl", "--output-dir", "o",
+    ns = _parse(["train", "text_classifier", "m", "--train", "a.jsonl", "b.jsonl", "-o", "o",
                  "--label-field", "x,y,z", "--strategy", "tpu", "--tpu", "local", "--precision", "mixed_bfloat16",
-                 "--steps-per-execution", "50", "--jit-compile", "true", "--batch-size", "4"])
-    args = cli.args_from_namespace(ns)
+                 "--steps-per-execution", "50", "--jit-compile", "true", "--batch-size", "4", "--label-names", "a,b"])
+    args = train.args_from_namespace(ns)
     assert args.label_field == ["x", "y", "z"] and args.train_data == ["a.jsonl", "b.jsonl"]
     assert (args.strategy, args.tpu, args.precision) == ("tpu", "local", "mixed_bfloat16")
     assert args.steps_per_execution == 50 and args.jit_compile is True and args.epochs == 3.0
-    ns = _parse(["warm-start", "bert", "out", "--layout", "S|SD|D"])
-    assert ns.layout == "S|SD|D" and ns.max_segments == 8 and ns.segment_length == 128
+    assert (args.model, args.output_dir, args.num_labels, args.verbose) == ("m", "o", 2, "auto")
+    args = train.args_from_namespace(_parse(["train", "masked_lm", "m", "--train", "c.txt", "-o", "o", "--quiet"]))
+    assert args.label_field is None and args.epochs is None and args.verbose == 0
+    ns = _parse(["warm-start", "bert", "-o", "out", "--layout", "S|SD|D"])
+    assert ns.layout == "S|SD|D" and ns.max_segments == 8 and ns.segment_length == 128 and ns.init == "grouped"
+
+
+def test_old_train_spellings_still_parse(capsys):
+    ns = _parse(["train", "classify", "--model", "m", "--train", "a.jsonl", "--output-dir", "o", "--num-labels", "3",
+                 "--verbose", "2"])
+    args = train.args_from_namespace(ns)
+    assert (ns.task, args.model, args.output_dir, args.num_labels, args.verbose) == ("text_classifier", "m", "o", 3, 2)
+    ns = _parse(["warm-start", "bert", "out", "--layout", "S|D", "--max-sentences", "4", "--strategy", "embeds-only"])
+    assert (ns.output, ns.max_segments, ns.init) == ("out", 4, "embeds-only")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 8 and all(line.startswith("hat-keras: ") and "is deprecated; use" in line for line in err)
 
 
 def test_schedule_warmup_then_linear_decay():

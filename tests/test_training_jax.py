@@ -125,10 +125,10 @@ np.save({str(tmp_path / 'jax_logits.npy')!r}, keras.ops.convert_to_numpy(model(x
 
 
 def _cli(out, model, train, evaluate, total, interval):
-    return [sys.executable, "-m", "hat_keras.cli", "train", "classify", "--model", str(model), "--train", str(train),
-            "--eval", str(evaluate), "--output-dir", str(out), "--max-steps", str(total), "--checkpoint-every",
+    return [sys.executable, "-m", "hat_keras.cli", "train", "text_classifier", str(model), "--train", str(train),
+            "--eval", str(evaluate), "-o", str(out), "--max-steps", str(total), "--checkpoint-every",
             str(interval), "--batch-size", "2", "--precision", "mixed_bfloat16", "--learning-rate", "1e-3",
-            "--verbose", "2"]
+            "--progress", "lines", "--json"]
 
 
 def test_jax_cli_classify_sigkill_resumes_and_tf_predicts(tmp_path):
@@ -167,7 +167,7 @@ def test_jax_cli_classify_sigkill_resumes_and_tf_predicts(tmp_path):
     log = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, log[-4000:]
     assert "training on 2 cpu devices (jax backend" in log and "resuming at step" in log, log[-3000:]
-    assert json.loads(resumed.stdout[resumed.stdout.index("{\n"):])["steps"] == total
+    assert json.loads(resumed.stdout)["steps"] == total
     report = json.loads((out / "training_report.json").read_text())
     assert report["devices"] == 2 and report["dtype_policy"] == "mixed_bfloat16"
     assert [s for s, _ in report["step_losses"]] == list(range(1, total + 1))  # no step lost or counted twice

@@ -3,6 +3,7 @@
 Every task derives from `HATTask`, which is also the registry the converter, exporters, CLI and training
 use; importing the task modules here registers them.
 """
+from hat_keras.layers.pooling import POOLINGS  # the --pooling choices of every command
 from hat_keras.models.backbone import HATBackbone
 from hat_keras.models.masked_lm import HATMaskedLM, all_positions
 from hat_keras.models.multiple_choice import HATMultipleChoice
