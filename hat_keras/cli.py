@@ -26,12 +26,12 @@ def _quiet_tf():
 def load_any_model(path, task=None, **overrides):
     """A `.keras` file, a Keras preset folder or an HF-format checkpoint folder -> Keras model
     (`hat_keras.load`; overrides left at their defaults are not passed)."""
-    import hat_keras
+    from hat_keras.loading import ModelNotFound, load
 
     overrides = {k: v for k, v in overrides.items() if v not in (None, False)}
     try:
-        return hat_keras.load(path, task=task, **overrides)
-    except hat_keras.ModelNotFound as e:
+        return load(path, task=task, **overrides)
+    except ModelNotFound as e:
         raise CLIError(str(e)) from None
 
 
@@ -45,8 +45,7 @@ def _print_description(model):
 # ------------------------------------------------------------------------------------------- commands
 
 def cmd_info(args):
-    import hat_keras
-    from hat_keras import HATConfig
+    from hat_keras.config import HATConfig
     from hat_keras.convert import layout_from_keys, read_state_dict
 
     from hat_keras.loading import ModelNotFound, model_format
@@ -66,7 +65,7 @@ def cmd_info(args):
         model = load_any_model(args.src)
         print(f"{'check':>20}: loads as {type(model).__name__}")
         return
-    model = hat_keras.load(args.src)
+    model = load_any_model(args.src)
     _print_description(model)
 
 

@@ -20,7 +20,7 @@ def saved(fixtures_dir, tmp_path_factory):
     shutil.copytree(fixtures_dir / "tiny-e2" / "mlm", src)
     vocab = (fixtures_dir / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").splitlines()[:1000]
     (src / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    model = hat_keras.from_pretrained(src, task="text_classifier", num_labels=3)
+    model = hat_keras.load(src, task="text_classifier", num_labels=3)
     model.label_names = ["neg", "neutral", "pos"]
     hat_keras.save_pretrained(model, root / "hf")
     model.save(root / "model.keras")

@@ -114,3 +114,16 @@ def label_names_of(config):
     """Class names from config.json `id2label` (keys may be strings or ints), LABEL_i where absent."""
     id2label = config.get("id2label") or {}
     return [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(config.num_labels)]
+
+
+def model_label_names(model, num_classes):
+    """A classifier's class names, index order: its `label_names`, else its config's `id2label`, else LABEL_i
+    (what exports and `predict` show)."""
+    names = getattr(model, "label_names", None)
+    if names and len(names) == num_classes:
+        return [str(n) for n in names]
+    config = getattr(model, "hat_config", None)
+    id2label = config.get("id2label") if config is not None else None
+    if id2label and len(id2label) == num_classes:
+        return [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(num_classes)]
+    return [f"LABEL_{i}" for i in range(num_classes)]
