@@ -68,3 +68,10 @@ def test_not_a_model_names_what_is_missing(tmp_path):
                         (tmp_path / "fake.keras", "not a zip"), (tmp_path / "bad", "not valid JSON")):
         with pytest.raises(ModelNotFound, match=words):
             hat_keras.load(path)
+
+
+def test_from_pretrained_is_a_deprecated_alias_of_load(saved):
+    _, root = saved
+    with pytest.warns(DeprecationWarning, match="hat_keras.load"):
+        model = hat_keras.from_pretrained(root / "hf", task="backbone")
+    assert isinstance(model, hat_keras.HATBackbone)

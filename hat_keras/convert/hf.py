@@ -1,4 +1,5 @@
-"""HF-format HAT checkpoints <-> Keras models: `from_pretrained` and `save_pretrained`.
+"""HF-format HAT checkpoints <-> Keras models: `load_hf_checkpoint` (what `hat_keras.load` does with an HF
+folder) and `save_pretrained`.
 
 Semantics follow the code the released checkpoints were trained with (spec §0.1, §5): the layout comes
 from the keys and must agree with config.json; tied and duplicated tensors resolve as transformers

@@ -2,7 +2,7 @@
 
 A task class says everything the rest of the package needs to know about its head, so the converter,
 exporters, CLI and training find tasks here instead of keeping their own tables:
-- `task_names`: the names `from_pretrained(task=...)` and `--task` accept (the first is canonical);
+- `task_names`: the names `load(task=...)` and `--task` accept (the first is canonical);
 - `architectures`: upstream class names in config.json `architectures` (the first is written back);
 - `head_prefixes`: state-dict key prefixes that identify the head when `architectures` is absent (all must
   occur; the task with most prefixes wins);
