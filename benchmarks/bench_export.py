@@ -40,10 +40,10 @@ def stand_in_model(shared, train, steps, log):
     """mini-ec2 encoder + 2-class max-pooling head trained `steps` batches on Hyperpartisan train."""
     import keras
     import numpy as np
-    from hat_keras import from_pretrained
+    from hat_keras import load
     from hat_keras.tokenization import HATTokenizer
-    model = from_pretrained(shared / "fixtures" / "hat_reference" / "mini-ec2", task="text_classifier",
-                            pooling="max", num_labels=2, load_tokenizer=False)
+    model = load(shared / "fixtures" / "hat_reference" / "mini-ec2", task="text_classifier",
+                 pooling="max", num_labels=2, load_tokenizer=False)
     tok = HATTokenizer.from_pretrained(shared / "fixtures" / "hat_reference" / "tokenizer", max_segments=8,
                                        segment_length=128)
     model.backbone.trainable = False

@@ -34,7 +34,7 @@ def main(argv=None):
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     from benchmarks.common import cpu_description, shared_dir
-    from hat_keras.exporting.tflite import LiteRTRunner, TFLiteTextClassifier
+    from hat_keras.runtime import LiteRTRunner, TFLiteTextClassifier
     paths = [tuple(x.split("/")) for x in args.paths.split(",")]
     with open(shared_dir() / "data" / "hyperpartisan" / "test.jsonl", encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line, _ in zip(f, range(args.docs))]

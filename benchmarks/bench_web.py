@@ -57,7 +57,7 @@ def python_litert(path, enc, threads, repeat):
     """Per-document ms (batch 1), the first call excluded, and the outputs of the last pass."""
     import numpy as np
 
-    from hat_keras.exporting.tflite import LiteRTRunner
+    from hat_keras.runtime import LiteRTRunner
     runner = LiteRTRunner(path, threads)
     times, outs = [], []
     first = True
@@ -100,7 +100,7 @@ def main(argv=None):
 
     from hat_keras.exporting import export_model, make_source
     from hat_keras.exporting.text import TextEncoder
-    from hat_keras.exporting.web_browser import missing, run_page, tools
+    from benchmarks.browser import missing, run_page, tools
     reason = missing()
     if reason:
         sys.exit(f"bench_web: {reason}")

@@ -34,7 +34,7 @@ def main(argv=None):
     import hat_keras
 
     folder = args.local or fetch(args.repo, args.revision)
-    model = hat_keras.from_pretrained(folder, task=args.task)
+    model = hat_keras.load(folder, task=args.task)
     print(model.load_report.summary())
     model.save(args.out)
     again = keras.models.load_model(args.out)

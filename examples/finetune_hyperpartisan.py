@@ -77,7 +77,7 @@ def run(name, model_dir, args, segmentation=None):
         strategy=args.strategy, pooling=args.pooling, tensorboard=False, verbose=2)
     preprocess = None
     if segmentation:
-        backbone = h.from_pretrained(model_dir, task="backbone")
+        backbone = h.load(model_dir, task="backbone")
         preprocess = pp.text_preprocessor("classify", model_dir, backbone, segmentation=segmentation)
     start = time.perf_counter()
     result = T.finetune_classifier(train_args, preprocess=preprocess)

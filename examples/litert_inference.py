@@ -23,7 +23,7 @@ def main(argv=None):
     from ai_edge_litert.interpreter import Interpreter
 
     from hat_keras.exporting.metadata import read_metadata
-    from hat_keras.exporting.tflite import TFLiteTextClassifier
+    from hat_keras.runtime import TFLiteTextClassifier
 
     info, files = read_metadata(args.tflite)                       # labels, geometry, vocab.txt travel inside
     print(f"model: {info['max_segments']} x {info['segment_length']} tokens, labels {info['labels']}, "

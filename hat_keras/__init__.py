@@ -46,11 +46,10 @@ if _HAS_TF:
 from hat_keras.config import HATConfig, HATConfigError, layout_from_string, layout_to_string  # noqa: E402
 from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSequentialSentenceClassifier,  # noqa: E402
                               HATTextClassifier, HATTokenClassifier, all_positions)
-from hat_keras.convert import (CheckpointError, LoadReport, from_pretrained, load_state_dict,  # noqa: E402
-                               read_state_dict, save_pretrained)
-from hat_keras.loading import ModelNotFound, load  # noqa: E402
+from hat_keras.convert import CheckpointError, LoadReport, load_state_dict, read_state_dict, save_pretrained  # noqa: E402
+from hat_keras.loading import ModelNotFound, from_pretrained, load  # noqa: E402
 
-__version__ = "0.1.0"
+from hat_keras.config import __version__  # noqa: E402,F401
 
 if _HAS_TF:
     from hat_keras.tokenization import (HATMaskedLMPreprocessor, HATMultipleChoicePreprocessor,  # noqa: E402

@@ -8,6 +8,8 @@ import copy
 import json
 import os
 
+__version__ = "0.1.0"  # the package version (pyproject.toml); run records and exports carry it
+
 DEFAULTS = {
     "vocab_size": 30522,
     "hidden_size": 768,

@@ -90,9 +90,10 @@ def extend_context(model_or_checkpoint, max_segments, fill="tile"):
 
 def extend_checkpoint(src, dst, max_segments, fill="tile"):
     """Checkpoint folder -> checkpoint folder (config, weights; tokenizer files copied as they are)."""
-    from hat_keras.convert import from_pretrained, save_pretrained
+    from hat_keras.convert import save_pretrained
+    from hat_keras.loading import load
 
-    model = extend_context(from_pretrained(src, load_tokenizer=False), max_segments, fill)
+    model = extend_context(load(src, load_tokenizer=False), max_segments, fill)
     save_pretrained(model, dst)
     for name in os.listdir(src):
         path = os.path.join(src, name)

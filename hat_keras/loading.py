@@ -7,6 +7,7 @@ pytorch_model.bin, what the PyTorch code and `save_pretrained` write). Every loa
 """
 import json
 import os
+import warnings
 import zipfile
 
 
@@ -42,12 +43,13 @@ def load(path, task=None, **overrides):
 
     task: for HF folders, which head to build (see `hat_keras.models.HATTask.resolve`; default: what the
     checkpoint holds); for presets, "backbone" returns the backbone even where a task was saved.
-    overrides: `from_pretrained` arguments for HF folders (pooling, num_labels, dtype, load_tokenizer, ...).
+    overrides: `load_hf_checkpoint` arguments for HF folders (pooling, num_labels, dtype, load_tokenizer, ...).
     The returned model carries its preprocessor (raw text in) wherever the saved form has a tokenizer.
     """
     import keras
 
-    import hat_keras  # noqa: F401  (registers the serializable classes)
+    import hat_keras.models  # noqa: F401  (registers the serializable classes: the tasks and, through them,
+    # the tokenizer and preprocessors)
 
     kind = model_format(path)
     path = os.fspath(path)
@@ -70,9 +72,9 @@ def load(path, task=None, **overrides):
             raise ModelNotFound(f"{task_file}: task class {name!r} is not registered (import the package that "
                                 "defines it)")
         return _checked(task_cls.from_preset(path), path)
-    from hat_keras.convert import from_pretrained
+    from hat_keras.convert import load_hf_checkpoint
 
-    return from_pretrained(path, task=task, **overrides)
+    return load_hf_checkpoint(path, task=task, **overrides)
 
 
 def _checked(model, path):
@@ -84,3 +86,10 @@ def _checked(model, path):
 
         check_vocabulary_size(tokenizer, backbone.vocabulary_size, path)
     return model
+
+
+def from_pretrained(path, task=None, **overrides):
+    """Deprecated spelling of `load` (which reads HF-format folders and the other two forms alike)."""
+    warnings.warn("hat_keras.from_pretrained is deprecated; use hat_keras.load (same arguments)", DeprecationWarning,
+                  stacklevel=2)
+    return load(path, task=task, **overrides)

@@ -1,7 +1,8 @@
 """`hat-keras predict`: one code path for `.keras`, SavedModel and `.tflite` document classifiers.
 
 Each runs in its own runtime: Keras, TensorFlow (the SavedModel's `classify_text`, in-graph tokenization)
-and the LiteRT interpreter (host tokenizer from the vocabulary bundled inside the `.tflite`).
+and the LiteRT interpreter (host tokenizer from the vocabulary bundled inside the `.tflite`); the SavedModel
+and LiteRT clients are `hat_keras.runtime`'s, shared with the exporters and benchmarks.
 """
 import codecs
 import json
@@ -69,7 +70,7 @@ class Classifier:
 
     @classmethod
     def _tflite(cls, path):
-        from hat_keras.exporting.tflite import TFLiteTextClassifier
+        from hat_keras.runtime import TFLiteTextClassifier
 
         try:
             runner = TFLiteTextClassifier(path)
@@ -89,25 +90,18 @@ class Classifier:
 
     @classmethod
     def _saved_model(cls, path):
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the tokenizer ops, as TF Serving links them)
+        from hat_keras.runtime import SavedModelTextClassifier
 
-        loaded = tf.saved_model.load(path)
-        if "classify_text" not in loaded.signatures:
-            raise PredictError(f"{path}: this SavedModel has no classify_text signature (exported without a "
-                               "tokenizer); send token ids to serving_default instead")
-        fn = loaded.signatures["classify_text"]
-
-        def run(texts):
-            return fn(text=tf.constant(texts))["probabilities"].numpy()
-
-        names = fn(text=tf.constant([""]))["label_names"].numpy()[0]
-        return cls(run, [n.decode() for n in names], "saved_model")
+        try:
+            runner = SavedModelTextClassifier(path)
+        except ValueError as e:
+            raise PredictError(str(e)) from None
+        return cls(runner, runner.labels, "saved_model")
 
     @classmethod
     def _keras(cls, path, segmentation):
-        from hat_keras.exporting.source import _labels_of
         from hat_keras.loading import load
+        from hat_keras.models.task import model_label_names
 
         model = load(path)
         if getattr(model, "num_classes", None) is None:
@@ -133,7 +127,7 @@ class Classifier:
             return (activate(np.asarray(logits)), np.asarray(contributions),
                     _segment_texts(pre.tokenizer, x, model.backbone.max_segments, model.backbone.segment_length))
 
-        return cls(run, _labels_of(model, model.num_classes), "keras", explain)
+        return cls(run, model_label_names(model, model.num_classes), "keras", explain)
 
 
 def _segment_texts(tokenizer, encoded, max_segments, segment_length):

@@ -65,10 +65,11 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     import tensorflow as tf
     from tqdm import tqdm
 
-    import hat_keras
+    from hat_keras.convert import save_pretrained
     from hat_keras.convert.warm_start import warm_start
     from hat_keras.exporting import export_model
-    from hat_keras.exporting.tflite import TFLiteTextClassifier
+    from hat_keras.runtime import TFLiteTextClassifier
+    from hat_keras.loading import load
 
     keras.utils.set_random_seed(seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -89,7 +90,7 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
         _log(f"warm-starting a HAT ({layout}, {max_segments} x 128 tokens) from the pretrained MiniLM BERT")
         warm_start(minilm_dir(), layout, output_dir=base, max_segments=max_segments, segment_length=128)
         checkpoint = base
-    model = hat_keras.from_pretrained(checkpoint, task="text_classifier", num_labels=len(label_names))
+    model = load(checkpoint, task="text_classifier", num_labels=len(label_names))
     if model.preprocessor is None:
         raise ValueError(f"{checkpoint}: no tokenizer files (vocab.txt) beside the checkpoint")
     model.label_names = label_names
@@ -120,7 +121,7 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
             f1s.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
         _log(f"test accuracy {acc:.3f}, macro F1 {np.mean(f1s):.3f} on {len(test)} documents")
     hf_dir = os.path.join(out_dir, "classifier")
-    hat_keras.save_pretrained(model, hf_dir)
+    save_pretrained(model, hf_dir)
     for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
         src = os.path.join(checkpoint, name)
         if os.path.exists(src):

@@ -44,7 +44,7 @@ def test_tflite_bundles_the_keras_models_own_tokenizer(clf, tflite_out):
     `.keras`; `predict OUT/model.tflite` then gives the ids and probabilities `predict clf.keras` gives."""
     import hat_keras
     from hat_keras.exporting.metadata import read_metadata
-    from hat_keras.exporting.tflite import TFLiteTextClassifier
+    from hat_keras.runtime import TFLiteTextClassifier
     from hat_keras.predict import predict_files
     path, doc = clf
     info, files = read_metadata(str(tflite_out / "model.tflite"))

@@ -20,6 +20,7 @@ def _export(tiny, tmp_path, quantize, **kw):
 
 
 def _check_artifact(tiny, tmp_path, report):
+    from hat_keras import runtime
     from hat_keras.exporting import tflite
     from hat_keras.exporting.metadata import operators, read_metadata
     source, encoder, texts, _ = tiny
@@ -30,9 +31,9 @@ def _check_artifact(tiny, tmp_path, report):
     assert info["labels"] == source.labels and info["input_shape"] == [1, 128]
     assert (info["max_segments"], info["segment_length"]) == (4, 32)
     assert sorted(files) == ["config.json", "hat_export.json", "labels.txt", "vocab.txt"]
-    assert sorted(tflite.LiteRTRunner(path).input_shapes.values()) == [[1, 128], [1, 128]]
+    assert sorted(runtime.LiteRTRunner(path).input_shapes.values()) == [[1, 128], [1, 128]]
     # The host tokenizer rebuilt from the bundled files gives the in-graph ids.
-    clf = tflite.TFLiteTextClassifier(path)
+    clf = runtime.TFLiteTextClassifier(path)
     host, ref = clf.encode(texts), encoder.encode(texts)
     np.testing.assert_array_equal(host["token_ids"], ref["token_ids"])
     np.testing.assert_array_equal(host["padding_mask"], ref["padding_mask"])

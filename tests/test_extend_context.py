@@ -23,7 +23,7 @@ def test_extend_rows_tiles_and_keeps_trained_rows():
 @pytest.mark.parametrize("head_semantics", [False, True])
 def test_extended_model_same_outputs(fixtures_dir, head_semantics):
     path = fixtures_dir / "tiny-e2" / "mlm"
-    mlm = hat_keras.from_pretrained(path, use_segment_position_embeddings=head_semantics)
+    mlm = hat_keras.load(path, use_segment_position_embeddings=head_semantics)
     big = extend_context(mlm, 16)
     assert big.backbone.max_segments == 16 and big.hat_config.max_sentences == 16
     r = refs(fixtures_dir, "tiny-e2")
@@ -42,7 +42,7 @@ def test_extend_context_cli_checkpoint(fixtures_dir, tmp_path):
     src = fixtures_dir / "tiny-e2" / "mlm"
     dst = tmp_path / "long"
     assert extend_main(["extend-context", str(src), "--max-segments", "12", "-o", str(dst)]) == 0
-    big = hat_keras.from_pretrained(dst)
+    big = hat_keras.load(dst)
     assert big.backbone.max_segments == 12 and big.hat_config.model_max_length >= 12 * 32
     r = refs(fixtures_dir, "tiny-e2")
     assert_close(big.backbone(batch(r, "a"))["sequence_output"], r["a_last_hidden_state"])
@@ -63,7 +63,7 @@ def test_extended_checkpoint_loads_in_the_pytorch_peer(fixtures_dir, tmp_path):
     dst = tmp_path / "long"
     extend_main(["extend-context", str(fixtures_dir / "tiny-e2" / "mlm"), "--max-segments", "16", "-o", str(dst)])
     peer = torch_hat.load(str(dst), head="mlm")
-    big = hat_keras.from_pretrained(dst)
+    big = hat_keras.load(dst)
     r = refs(fixtures_dir, "tiny-e2")
     x = batch(r, "a")
     long = {k: np.tile(v, (1, 4)) for k, v in x.items()}

@@ -20,7 +20,7 @@ def saved(fixtures_dir, tmp_path_factory):
     shutil.copytree(fixtures_dir / "tiny-e2" / "mlm", src)
     vocab = (fixtures_dir / "tokenizer" / "vocab.txt").read_text(encoding="utf-8").splitlines()[:1000]
     (src / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    model = hat_keras.from_pretrained(src, task="text_classifier", num_labels=3)
+    model = hat_keras.load(src, task="text_classifier", num_labels=3)
     model.label_names = ["neg", "neutral", "pos"]
     hat_keras.save_pretrained(model, root / "hf")
     model.save(root / "model.keras")
@@ -68,3 +68,10 @@ def test_not_a_model_names_what_is_missing(tmp_path):
                         (tmp_path / "fake.keras", "not a zip"), (tmp_path / "bad", "not valid JSON")):
         with pytest.raises(ModelNotFound, match=words):
             hat_keras.load(path)
+
+
+def test_from_pretrained_is_a_deprecated_alias_of_load(saved):
+    _, root = saved
+    with pytest.warns(DeprecationWarning, match="hat_keras.load"):
+        model = hat_keras.from_pretrained(root / "hf", task="backbone")
+    assert isinstance(model, hat_keras.HATBackbone)

@@ -55,7 +55,7 @@ def test_litert_example_runs_on_the_quickstart_model(quickstart, tmp_path):
     import importlib.util
 
     from conftest import ROOT
-    from hat_keras.exporting.tflite import TFLiteTextClassifier
+    from hat_keras.runtime import TFLiteTextClassifier
 
     out, _ = quickstart
     spec = importlib.util.spec_from_file_location("litert_inference", ROOT / "examples" / "litert_inference.py")

@@ -71,7 +71,7 @@ def python_litert(out, encoder, texts):
 # ---- the export (no browser) ------------------------------------------------------------------------
 def test_web_export_files_and_report(web_fp32):
     from hat_keras.exporting.metadata import read_metadata
-    from hat_keras.exporting.tflite import LiteRTRunner
+    from hat_keras.runtime import LiteRTRunner
     out, report, source, _, _ = web_fp32
     for name in ("index.html", "app.mjs", "style.css", "tokenizer.mjs", "tokenize.mjs", "unicode_tables.mjs",
                  "model.tflite", "config.json", "vocab.txt", "labels.txt", "web.json", "export_report.json", "serve.py",
@@ -145,7 +145,7 @@ def test_web_export_refuses_what_the_page_cannot_do(tiny, litertjs, tmp_path):
 
 # ---- in Chromium --------------------------------------------------------------------------------------
 def browser(directory, steps, **kw):
-    from hat_keras.exporting.web_browser import missing, run_page
+    from benchmarks.browser import missing, run_page
     reason = missing()
     if reason:
         pytest.skip(f"browser test: {reason}")

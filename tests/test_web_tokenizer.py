@@ -167,7 +167,7 @@ def test_packaged_unicode_tables_are_pythons():
     """The packaged tables equal a fresh generation from this Python's unicodedata."""
     import unicodedata
 
-    from hat_keras.exporting import web_unicode
+    from hat_keras.exporting.web import unicode_tables as web_unicode
     packaged = open(web_unicode.PACKAGED, encoding="utf-8").read()
     if f"unicodedata {unicodedata.unidata_version};" not in packaged.splitlines()[0]:
         pytest.skip(f"this Python has Unicode {unicodedata.unidata_version}; the packaged tables were generated "

@@ -33,12 +33,12 @@ def _quiet_tf():
 
 
 def build_parser():
-    import hat_keras
+    from hat_keras.config import __version__
 
     parser = OneLineErrorParser(
         prog="hat-keras", description="Hierarchical Attention Transformer (HAT) for Keras: convert checkpoints, "
                                       "train, export and run long-document models.")
-    parser.add_argument("--version", action="version", version=f"hat-keras {hat_keras.__version__}")
+    parser.add_argument("--version", action="version", version=f"hat-keras {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for command in COMMANDS:
         p = command.add_parser(sub)
@@ -86,9 +86,9 @@ def main(argv=None, parser=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    import hat_keras.logs
+    from hat_keras import logs
 
-    hat_keras.logs.configure(verbose=args.verbose)
+    logs.configure(verbose=args.verbose)
     if not args.verbose:
         _quiet_tf()
     try:

@@ -114,12 +114,12 @@ def check_output(path, overwrite):
 def load_any_model(path, task=None, **overrides):
     """A `.keras` file, a Keras preset folder or an HF-format checkpoint folder -> Keras model
     (`hat_keras.load`; overrides left at their defaults are not passed)."""
-    import hat_keras
+    from hat_keras.loading import ModelNotFound, load
 
     overrides = {k: v for k, v in overrides.items() if v not in (None, False)}
     try:
-        return hat_keras.load(path, task=task, **overrides)
-    except hat_keras.ModelNotFound as e:
+        return load(path, task=task, **overrides)
+    except ModelNotFound as e:
         raise CLIError(str(e)) from None
 
 

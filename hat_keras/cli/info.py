@@ -15,7 +15,7 @@ def add_parser(sub):
 
 def run(args):
     """Lines are printed as they are known (a checkpoint that fails to build still shows its layout)."""
-    from hat_keras import HATConfig
+    from hat_keras.config import HATConfig
     from hat_keras.convert import describe, layout_from_keys, read_state_dict
     from hat_keras.loading import ModelNotFound, model_format
 

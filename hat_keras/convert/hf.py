@@ -1,4 +1,5 @@
-"""HF-format HAT checkpoints <-> Keras models: `from_pretrained` and `save_pretrained`.
+"""HF-format HAT checkpoints <-> Keras models: `load_hf_checkpoint` (what `hat_keras.load` does with an HF
+folder) and `save_pretrained`.
 
 Semantics follow the code the released checkpoints were trained with (spec §0.1, §5): the layout comes
 from the keys and must agree with config.json; tied and duplicated tensors resolve as transformers
@@ -215,9 +216,11 @@ def build_model(config, task, pooling=None, state=None, use_segment_position_emb
     return task_cls.from_hat_config(config, backbone, state=state, pooling=pooling, **task_kwargs)
 
 
-def from_pretrained(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
-                    problem_type=None, load_tokenizer=True, dtype=None, **task_kwargs):
+def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
+                       problem_type=None, load_tokenizer=True, dtype=None, **task_kwargs):
     """Load an HF-format HAT checkpoint folder (config.json + model.safetensors / pytorch_model.bin).
+
+    The HF branch of `hat_keras.load`, which is how the rest of the package and its users open models.
 
     task: None (from `architectures` and the keys), a task class, or a name from `HATTask.names()`:
     "backbone", "masked_lm", "text_classifier", "sequential_sentence_classifier", "multiple_choice",

@@ -12,6 +12,7 @@ import numpy as np
 from hat_keras import compat
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
+from hat_keras.runtime import onnx_session
 
 DEFAULT_OPSET = 17
 
@@ -49,17 +50,9 @@ def check(path):
     return sorted({n.op_type for n in model.graph.node}), int(model.opset_import[0].version)
 
 
-def session(path, threads=2):
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-
-
 def run_onnx(path, token_ids, padding_mask, threads=2):
     """Logits of the whole batch and per-document seconds at batch 1 on onnxruntime."""
-    sess = session(path, threads)
+    sess = onnx_session(path, threads)
     full = sess.run(["logits"], {"token_ids": token_ids, "padding_mask": padding_mask})[0]
     secs = []
     for i in range(len(token_ids)):

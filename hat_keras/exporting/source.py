@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from hat_keras.models.task import model_label_names
+
 
 class ExportError(RuntimeError):
     """An export could not be produced (bad input, converter failure)."""
@@ -64,22 +66,12 @@ class ExportSource:
 
 def load_model(path):
     """A `.keras` file, an HF-format checkpoint folder (config.json + weights) or a Keras preset folder."""
-    import hat_keras
+    from hat_keras.loading import ModelNotFound, load
+
     try:
-        return hat_keras.load(path)
-    except hat_keras.ModelNotFound as e:
+        return load(path)
+    except ModelNotFound as e:
         raise ExportError(str(e).replace("no such file or folder", "no such model file or folder")) from None
-
-
-def _labels_of(model, num_classes):
-    names = getattr(model, "label_names", None)
-    if names and len(names) == num_classes:
-        return [str(n) for n in names]
-    config = getattr(model, "hat_config", None)
-    id2label = config.get("id2label") if config is not None else None
-    if id2label and len(id2label) == num_classes:
-        return [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(num_classes)]
-    return [f"LABEL_{i}" for i in range(num_classes)]
 
 
 def _find_tokenizer_dir(*candidates):
@@ -103,7 +95,7 @@ def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None,
         raise ExportError(f"{type(model).__name__}: only document classifiers (HATTextClassifier) can be exported "
                           "for serving; load the checkpoint with task='text_classifier'")
     if labels is None:
-        labels = _labels_of(model, num_classes)
+        labels = model_label_names(model, num_classes)
     elif isinstance(labels, (str, os.PathLike)):
         with open(labels, encoding="utf-8") as f:
             labels = [line.strip() for line in f if line.strip()]

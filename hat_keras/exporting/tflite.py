@@ -3,8 +3,8 @@ integer-only variants of `hat_keras.exporting.quantize` (w8a8, w8a16, mixed).
 
 The model is converted from a SavedModel with a single fixed-shape signature through `TFLiteConverter`
 restricted to TFLITE_BUILTINS, so a Flex (select TF) op fails the export instead of silently needing the
-Flex runtime on the phone. The host-side runner is LiteRT's `CompiledModel` (the LiteRT 2.x API; the
-`Interpreter` is its CPU-only legacy path), on XNNPACK with 2 threads.
+Flex runtime on the phone. Verification runs the `.tflite` on `hat_keras.runtime.LiteRTRunner`: LiteRT's
+`CompiledModel` (the LiteRT 2.x API; the `Interpreter` is its CPU-only legacy path), on XNNPACK with 2 threads.
 """
 import os
 import tempfile
@@ -14,6 +14,7 @@ import numpy as np
 from hat_keras.exporting import metadata, quantize as integer
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
+from hat_keras.runtime import LiteRTRunner
 
 QUANTIZATIONS = (None, "float16", "dynamic") + integer.VARIANTS
 
@@ -80,88 +81,6 @@ def bundle_files(source):
         from hat_keras.exporting.text import tokenizer_files
         files.update(tokenizer_files(source.tokenizer_dir))
     return files
-
-
-KERNELS = ("xnnpack", "builtin")  # YNNPACK: not in the ai-edge-litert 2.3.0 wheel (compile fails)
-
-
-class LiteRTRunner:
-    """One signature of a `.tflite` on LiteRT: numpy in, {output name: numpy} out.
-
-    api="compiled": `CompiledModel` on the CPU accelerator with its tensor buffers allocated once;
-    api="interpreter": the legacy `Interpreter` (kept for side-by-side benchmarks). `kernels`: "xnnpack" (the
-    default delegate) or "builtin" (TFLite's own kernels, no delegate);
-    `benchmarks/bench_litert.py` times each on the CPU at hand.
-    """
-
-    def __init__(self, path, threads=2, api="compiled", signature="serving_default", kernels="xnnpack"):
-        if kernels not in KERNELS:
-            raise ValueError(f"kernels={kernels!r}; choose one of {', '.join(KERNELS)}")
-        self.api, self.signature, self.kernels = api, signature, kernels
-        if api == "interpreter":
-            from ai_edge_litert.interpreter import Interpreter, OpResolverType
-            resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if kernels == "builtin"
-                        else OpResolverType.AUTO)
-            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
-                                       experimental_op_resolver_type=resolver).get_signature_runner(signature)
-            self.output_names = list(self._runner.get_output_details())
-            self.input_shapes = {k: list(d["shape"]) for k, d in self._runner.get_input_details().items()}
-            return
-        if api != "compiled":
-            raise ValueError(f"api={api!r}; choose compiled or interpreter")
-        from ai_edge_litert.compiled_model import CompiledModel
-        from ai_edge_litert.options import CpuOptions, Options
-        from ai_edge_litert.cpu_options import CpuKernelMode
-        cpu = CpuOptions(num_threads=threads, kernel_mode=CpuKernelMode.BUILTIN if kernels == "builtin" else None)
-        with _quiet_native():
-            self._model = CompiledModel.from_file(os.fspath(path), options=Options(cpu_options=cpu))
-        self._index = self._model.get_signature_index(signature)
-        names = self._model.get_signature_list()[signature]
-        self.input_names, self.output_names = list(names["inputs"]), list(names["outputs"])
-        self.input_shapes = {k: list(d["shape"]) for k, d in
-                             self._model.get_input_tensor_details(signature).items()}
-        details = self._model.get_output_tensor_details(signature)
-        self._outputs = [(details[n]["shape"], np.dtype(details[n]["dtype"])) for n in self.output_names]
-        self._in = self._model.create_input_buffers(self._index)
-        self._out = self._model.create_output_buffers(self._index)
-
-    def __del__(self):
-        """Releasing the compiled model logs one C++ INFO line per accelerator: keep them off the terminal."""
-        if getattr(self, "_model", None) is not None:
-            try:
-                with _quiet_native():
-                    self._in = self._out = self._model = None
-            except Exception:  # interpreter shutdown: os may already be gone
-                pass
-
-    def __call__(self, **inputs):
-        if self.api == "interpreter":
-            return {k: np.asarray(v) for k, v in self._runner(**inputs).items()}
-        for name, buf in zip(self.input_names, self._in):
-            buf.write(np.ascontiguousarray(inputs[name]))
-        self._model.run_by_index(self._index, self._in, self._out)
-        return {name: buf.read(int(np.prod(shape)), dtype).reshape(shape)
-                for name, buf, (shape, dtype) in zip(self.output_names, self._out, self._outputs)}
-
-
-class _quiet_native:
-    """LiteRT's C++ INFO lines (accelerator registration) go to fd 2: hide them while a model is compiled."""
-
-    def __enter__(self):
-        import sys
-        if os.environ.get("HAT_KERAS_DEBUG"):
-            self._saved = None
-            return
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
 
 
 def run_signature(path, token_ids, padding_mask, threads=2, api="compiled"):
@@ -273,33 +192,3 @@ def export_tflite(source, out_dir, quantize=None, samples=None, calibration=None
             log("[export] worst layers (relative error of their int outputs): " + ", ".join(
                 f"{w['op']} {w['relative_error']:.3g} ({w['tensor']})" for w in worst))
         raise
-
-
-class TFLiteTextClassifier:
-    """Host-side use of an exported `.tflite`: its bundled vocabulary -> the same ids as `classify_text`."""
-
-    def __init__(self, path, threads=2):
-        from hat_keras.tokenization import HATTokenizer
-        self.info, files = metadata.read_metadata(path)
-        self.labels = self.info["labels"]
-        self.segmentation = self.info["tokenizer"]["segmentation"]
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in files.items():
-                with open(os.path.join(tmp, name), "wb") as f:
-                    f.write(data)
-            self.tokenizer = HATTokenizer.from_pretrained(tmp, max_segments=self.info["max_segments"],
-                                                          segment_length=self.info["segment_length"])
-        self.runner = LiteRTRunner(path, threads)
-
-    def encode(self, texts):
-        out = self.tokenizer([str(t) for t in texts], segmentation=self.segmentation)
-        return {k: np.asarray(v, np.int32) for k, v in out.items()}
-
-    def __call__(self, texts):
-        """Probabilities (B, C), one document at a time as on a phone."""
-        enc = self.encode(texts)
-        logits = np.concatenate([self.runner(token_ids=enc["token_ids"][i:i + 1],
-                                             padding_mask=enc["padding_mask"][i:i + 1])["logits"]
-                                 for i in range(len(texts))])
-        e = np.exp(logits - logits.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)

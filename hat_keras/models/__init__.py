@@ -11,3 +11,8 @@ from hat_keras.models.sequential_sentence_classifier import HATSequentialSentenc
 from hat_keras.models.task import HATTask
 from hat_keras.models.text_classifier import HATTextClassifier
 from hat_keras.models.token_classifier import HATTokenClassifier
+from hat_keras.tokenization.tokenizer import HATTokenizer
+
+# keras_hub.tokenizers.Tokenizer.from_preset(dir) picks the Tokenizer subclass whose `backbone_cls` is the
+# preset's backbone class; the tokenizer sits below the models, so the link is made from here.
+HATTokenizer.backbone_cls = HATBackbone

@@ -2,7 +2,7 @@
 
 A task class says everything the rest of the package needs to know about its head, so the converter,
 exporters, CLI and training find tasks here instead of keeping their own tables:
-- `task_names`: the names `from_pretrained(task=...)` and `--task` accept (the first is canonical);
+- `task_names`: the names `load(task=...)` and `--task` accept (the first is canonical);
 - `architectures`: upstream class names in config.json `architectures` (the first is written back);
 - `head_prefixes`: state-dict key prefixes that identify the head when `architectures` is absent (all must
   occur; the task with most prefixes wins);
@@ -114,3 +114,16 @@ def label_names_of(config):
     """Class names from config.json `id2label` (keys may be strings or ints), LABEL_i where absent."""
     id2label = config.get("id2label") or {}
     return [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(config.num_labels)]
+
+
+def model_label_names(model, num_classes):
+    """A classifier's class names, index order: its `label_names`, else its config's `id2label`, else LABEL_i
+    (what exports and `predict` show)."""
+    names = getattr(model, "label_names", None)
+    if names and len(names) == num_classes:
+        return [str(n) for n in names]
+    config = getattr(model, "hat_config", None)
+    id2label = config.get("id2label") if config is not None else None
+    if id2label and len(id2label) == num_classes:
+        return [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(num_classes)]
+    return [f"LABEL_{i}" for i in range(num_classes)]

@@ -14,7 +14,6 @@ import keras
 import keras_hub
 import numpy as np
 
-from hat_keras.models.backbone import HATBackbone
 from hat_keras.tokenization import segmentation as seg
 from hat_keras.tokenization.word_tokenizers import HATBytePairTokenizer, HATWordPieceTokenizer
 
@@ -224,7 +223,8 @@ class HATTokenizer(keras_hub.tokenizers.Tokenizer):
     text is. Set `prefix_chars_per_token=0` to always tokenize everything. The ids are the same.
     """
 
-    backbone_cls = HATBackbone  # lets keras_hub.tokenizers.Tokenizer.from_preset find this class
+    # `backbone_cls` (what keras_hub.tokenizers.Tokenizer.from_preset matches a preset's backbone against) is
+    # set by hat_keras.models, the layer above: the tokenizer does not depend on the model.
 
     def __init__(self, word_tokenizer=None, max_segments=8, segment_length=128, model_max_length=None,
                  segmentation="sentences", prefix_chars_per_token=8, vocabulary=None, merges=None, lowercase=True,

@@ -5,12 +5,18 @@ same as under tf.distribute; only the placement differs: the pipeline yields *gl
 trainer splits each one along the batch axis across the devices, with every variable replicated.
 """
 import logging
+import os
 
 import keras
 
 logger = logging.getLogger("hat_keras")
 
 TF_STRATEGIES = ("mirrored", "multiworker", "tpu")
+
+
+def tpu_present():
+    """A Cloud TPU named in TPU_NAME, or a TPU VM's local chips."""
+    return bool(os.environ.get("TPU_NAME")) or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
 
 
 def is_jax_backend():
@@ -29,8 +35,6 @@ class DataParallelStrategy:
 
     def __init__(self, devices=None):
         import jax
-
-        from hat_keras.training.strategy import tpu_present
 
         if not tpu_present():  # JAX logs its failed libtpu probe as a warning; without a TPU it is noise
             logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)

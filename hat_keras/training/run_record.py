@@ -209,7 +209,7 @@ def read_record(output_dir):
 
 
 def write_record(output_dir, settings):
-    from hat_keras import __version__
+    from hat_keras.config import __version__
 
     tf.io.gfile.makedirs(output_dir)
     record = {"hat_keras": __version__, "started": datetime.datetime.now().isoformat(timespec="seconds"),

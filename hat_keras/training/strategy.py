@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from hat_keras import compat
+from hat_keras.training.distribution import tpu_present
 
 logger = logging.getLogger("hat_keras")
 
@@ -74,11 +75,6 @@ def tpu_strategy(tpu=None):
     strategy = tf.distribute.TPUStrategy(resolver)
     logger.info("TPU %s: %d replicas", tpu, strategy.num_replicas_in_sync)
     return strategy
-
-
-def tpu_present():
-    """A Cloud TPU named in TPU_NAME, or a TPU VM's local chips."""
-    return bool(os.environ.get("TPU_NAME")) or os.path.exists("/dev/accel0") or os.path.exists("/dev/vfio/0")
 
 
 def _auto():

@@ -1,4 +1,4 @@
-// Drive an exported web page in headless Chromium (playwright-core): node web_browser.mjs < job.json
+// Drive an exported web page in headless Chromium (playwright-core): node browser.mjs < job.json
 //
 // job: {url, chromium, viewport?: {width, height}, timeout_ms?, steps: [...]}; each step is one of
 //   {"do": "classify", "texts": [...], "repeat": 1}     window.hat.classify per text (repeat: timed re-runs)

@@ -1,7 +1,7 @@
 """Run an exported web page in headless Chromium (Debian's `chromium`, driven by npm's `playwright-core`).
 
 Used by the browser tests and the web benchmark: the page is served on 127.0.0.1 (cross-origin
-isolated unless asked otherwise) and `web_browser.mjs` runs the given steps in it, returning numbers
+isolated unless asked otherwise) and `browser.mjs` runs the given steps in it, returning numbers
 read from the page itself (`window.hat`). `missing()` says what is absent where it cannot run.
 """
 import json
@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 
-DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web_browser.mjs")
+DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser.mjs")
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 
 
@@ -22,7 +22,7 @@ def _node_modules_with(package):
         if parent == here:
             break
         here = parent
-    roots.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    roots.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
     for root in roots:
         folder = os.path.join(root, "node_modules", package)
         if os.path.isfile(os.path.join(folder, "package.json")):
@@ -49,8 +49,8 @@ def missing():
 
 
 def run_page(directory, steps, viewport=None, isolated=True, timeout_s=600, path="index.html"):
-    """Serve `directory` on 127.0.0.1, open `path` in headless Chromium and run `steps` (web_browser.mjs)."""
-    from hat_keras.exporting.web_server import serve
+    """Serve `directory` on 127.0.0.1, open `path` in headless Chromium and run `steps` (browser.mjs)."""
+    from hat_keras.exporting.web.serve import serve
     reason = missing()
     if reason:
         raise RuntimeError(reason)
@@ -67,5 +67,5 @@ def run_page(directory, steps, viewport=None, isolated=True, timeout_s=600, path
         server.shutdown()
         server.server_close()
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise RuntimeError(f"web_browser.mjs failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"browser.mjs failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,5 +1,10 @@
 """Web export: a static page that classifies long documents in the browser, on the device, with LiteRT.js.
 
+Everything the page is made of lives in this folder, so an export is a copy of it plus the model: the page
+assets (index.html, app.mjs, style.css, the JavaScript tokenizer), `serve.py` (the local server, copied as
+is) and `unicode_tables.py` (which generates unicode_tables.mjs from Python's tables). This module builds
+the export.
+
 `OUT/` holds everything the page needs and nothing it fetches from elsewhere:
   index.html, app.mjs, style.css        the page
   tokenizer.mjs, unicode_tables.mjs     the JavaScript HAT tokenizer (the Python HATTokenizer's ids)
@@ -26,7 +31,7 @@ from hat_keras.exporting.source import ExportError, write_json
 from hat_keras.exporting.verify import TOLERANCES, ExportVerificationError, verified_export
 
 LITERTJS_VERSION = "2.5.3"
-APP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+APP_DIR = os.path.dirname(os.path.abspath(__file__))  # the page assets beside this file
 APP_FILES = ("index.html", "app.mjs", "style.css", "tokenizer.mjs", "tokenize.mjs")
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 # Wasm builds the page can pick: relaxed SIMD (single- and multi-threaded) and the plain-SIMD fallback.
@@ -38,7 +43,7 @@ WEB_QUANTIZATIONS = (None, "float16", "dynamic")
 
 
 def _package_root():
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.dirname(os.path.dirname(os.path.dirname(APP_DIR)))
 
 
 def find_litertjs(explicit=None):
@@ -145,11 +150,11 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, toleran
     def write(tmp):
         extra = tflite.write_tflite(source, os.path.join(tmp, artifact), quantize,
                                     tokenizer_settings=encoder.settings(), explain=True, log=log)
-        from hat_keras.exporting import web_unicode
+        from hat_keras.exporting.web import unicode_tables
         for name in APP_FILES:
             shutil.copy(os.path.join(APP_DIR, name), os.path.join(tmp, name))
-        shutil.copy(os.path.join(os.path.dirname(APP_DIR), "web_server.py"), os.path.join(tmp, "serve.py"))
-        web_unicode.write(os.path.join(tmp, "unicode_tables.mjs"))  # this Python's tables, as its tokenizer
+        shutil.copy(os.path.join(APP_DIR, "serve.py"), os.path.join(tmp, "serve.py"))
+        unicode_tables.write(os.path.join(tmp, "unicode_tables.mjs"))  # this Python's tables, as its tokenizer
         shutil.copy(source.vocab_path, os.path.join(tmp, "vocab.txt"))
         tok_files = ["vocab.txt"]
         for name in TOKENIZER_FILES:

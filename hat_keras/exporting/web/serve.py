@@ -1,6 +1,6 @@
 """Serve an exported web page on 127.0.0.1, cross-origin isolated so LiteRT.js may use its threaded build.
 
-  python -m hat_keras.exporting.web_server OUT [--port 8000] [--no-isolation]
+  python -m hat_keras.exporting.web.serve OUT [--port 8000] [--no-isolation]
   python OUT/serve.py [--port 8000]          (the same file, copied into every web export)
 
 Standard library only, so the copy in OUT runs without hat-keras installed. Any static file server works
@@ -44,7 +44,7 @@ def serve(directory, port=0, isolated=True, host="127.0.0.1"):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m hat_keras.exporting.web_server", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m hat_keras.exporting.web.serve", description=__doc__.splitlines()[0])
     p.add_argument("directory", nargs="?", default=None,
                    help="the folder `hat-keras export --format web` wrote (default: this script's folder, for "
                         "OUT/serve.py)")
