@@ -106,11 +106,11 @@ class Classifier:
 
     @classmethod
     def _keras(cls, path, segmentation):
-        from hat_keras.exporting.source import _labels_of
+        from hat_keras.exporting.source import _labels_of, is_document_classifier
         from hat_keras.loading import load
 
         model = load(path)
-        if getattr(model, "num_classes", None) is None:
+        if not is_document_classifier(model):
             raise PredictError(f"{path}: {type(model).__name__} is not a document classifier")
         pre = getattr(model, "preprocessor", None)
         if pre is None:
