@@ -100,11 +100,12 @@ class Classifier:
 
     @classmethod
     def _keras(cls, path, segmentation):
+        from hat_keras.exporting.source import is_document_classifier
         from hat_keras.loading import load
         from hat_keras.models.task import model_label_names
 
         model = load(path)
-        if getattr(model, "num_classes", None) is None:
+        if not is_document_classifier(model):
             raise PredictError(f"{path}: {type(model).__name__} is not a document classifier")
         pre = getattr(model, "preprocessor", None)
         if pre is None:

@@ -5,9 +5,10 @@ import os
 
 from hat_keras.cli.common import (UsageError, add_common, add_deprecated, add_label_names, add_output, add_pooling,
                                   deprecated, label_field)
+from hat_keras.models import HATTask
 
 HELP = "train a HAT (masked_lm or text_classifier) with tf.distribute"
-TRAINABLE = ("masked_lm", "text_classifier")  # the tasks `hat_keras.training.recipes` has a recipe for
+TRAINABLE = tuple(t.task_names[0] for t in HATTask.trainable_tasks())  # the registry's, in definition order
 STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multiworker", "tpu", "data_parallel")
 OLD_TASKS = {"mlm": "masked_lm", "classify": "text_classifier"}  # the old `train mlm|classify` verbs
 PROGRESS = {"auto": "auto", "bar": 1, "lines": 2}
@@ -61,8 +62,6 @@ def add_parser(sub):
 
 def task_name(name):
     """A registry name or alias -> the canonical name of a trainable task (old aliases print one line)."""
-    from hat_keras.models import HATTask
-
     try:
         canonical = HATTask.resolve(OLD_TASKS.get(name, name)).task_names[0]
     except (ValueError, IndexError, AttributeError):

@@ -74,6 +74,12 @@ def load_model(path):
         raise ExportError(str(e).replace("no such file or folder", "no such model file or folder")) from None
 
 
+def is_document_classifier(model):
+    """Whether the task of `model` classifies whole documents (`HATTask.document_classifier`), the one kind
+    serving exports and `predict` take; token and sentence classifiers also have classes, but per token."""
+    return bool(getattr(type(model), "document_classifier", False))
+
+
 def _find_tokenizer_dir(*candidates):
     for c in candidates:
         if c and os.path.isdir(c) and os.path.exists(os.path.join(c, "vocab.txt")):
@@ -90,10 +96,10 @@ def make_source(model, labels=None, tokenizer=None, name="hat", model_path=None,
     if isinstance(model, (str, os.PathLike)):
         model_path = os.fspath(model)
         model = load_model(model_path)
-    num_classes = getattr(model, "num_classes", None)
-    if num_classes is None:
+    if not is_document_classifier(model):
         raise ExportError(f"{type(model).__name__}: only document classifiers (HATTextClassifier) can be exported "
                           "for serving; load the checkpoint with task='text_classifier'")
+    num_classes = model.num_classes
     if labels is None:
         labels = model_label_names(model, num_classes)
     elif isinstance(labels, (str, os.PathLike)):

@@ -9,6 +9,8 @@ from hat_keras.layers import get_activation
 from hat_keras.models.backbone import hat_kernel_initializer
 from hat_keras.models.task import HATTask
 from hat_keras.tokenization.preprocessors import HATMaskedLMPreprocessor
+from hat_keras.tokenization.pretokenized import PretokenizedMasker
+from hat_keras.tokenization.tokenizer import HATTokenizer
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
@@ -22,6 +24,10 @@ class HATMaskedLM(HATTask, MaskedLM):
     task_names = ("masked_lm", "mlm")
     architectures = ("HATForMaskedLM",)
     head_prefixes = ("lm_head.",)
+    # training: continued pre-training on unlabelled text (the original recipe, spec §1.3)
+    supports_training = True
+    train_options = ("mask_rate",)
+    default_learning_rate = 1e-4
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -43,6 +49,23 @@ class HATMaskedLM(HATTask, MaskedLM):
     @classmethod
     def from_hat_config(cls, config, backbone, state=None, pooling=None, **kwargs):
         return cls(backbone, **kwargs)
+
+    @classmethod
+    def text_preprocessor(cls, tokenizer, backbone, args=None, **options):
+        """The MLM preprocessor, masking `args.mask_rate` of the tokens."""
+        if args is not None:
+            options.setdefault("mask_selection_rate", args.mask_rate)
+        return super().text_preprocessor(tokenizer, backbone, args, **options)
+
+    @classmethod
+    def pretokenized_preprocessor(cls, backbone, args):
+        """Masks pre-tokenized ids; the tokenizer (from `args.model`) gives the mask and special ids."""
+        if not args.model:
+            raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
+        tokenizer = HATTokenizer.from_pretrained(args.model)
+        return PretokenizedMasker(backbone.vocabulary_size, tokenizer.mask_token_id,
+                                  sorted(tokenizer.special_token_ids),
+                                  backbone.segment_length * backbone.max_segments, args.mask_rate)
 
     def head_ports(self):
         dense, layer_norm, bias = compat.masked_lm_head_parts(self.masked_lm_head)

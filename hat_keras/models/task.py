@@ -8,7 +8,11 @@ exporters, CLI and training find tasks here instead of keeping their own tables:
   occur; the task with most prefixes wins);
 - `from_hat_config`: build from a `HATConfig` (and the checkpoint's keys, for choices like pooling);
 - `head_ports`: the head's weights as HF names (`hat_keras.convert.weight_map`);
-- `default_loss` / `default_metrics`: what `compile()` uses for "auto".
+- `default_loss` / `default_metrics`: what `compile()` uses for "auto" (and training compiles with);
+- for training (`hat_keras.training.recipes.train`): `supports_training`, `train_options`, `data_fields`,
+  `training_overrides`, `text_preprocessor`, `pretokenized_preprocessor`, `default_learning_rate`,
+  `default_checkpoint_interval`, `default_monitor`;
+- `document_classifier`: one prediction per document, what serving exports and `predict` take.
 Adding a head = one model file deriving from `HATTask` (+ its import in `models/__init__.py`).
 """
 import keras
@@ -28,6 +32,11 @@ class HATTask(OptionalSegmentIds):
     architectures = ()
     head_prefixes = ()
     _registry = []
+    # ---- what training and serving read (not `trainable`: that is every Keras layer's weight switch) ----
+    supports_training = False     # `train()` accepts the task; the others are refused, naming these
+    document_classifier = False   # one label (set) per document: what serving exports and `predict` take
+    train_options = ()            # TrainArgs fields only this task reads (others are ignored, not recorded)
+    default_learning_rate = 3e-5  # peak AdamW learning rate when TrainArgs.learning_rate is not given
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -43,6 +52,11 @@ class HATTask(OptionalSegmentIds):
     @classmethod
     def names(cls):
         return ["backbone"] + [t.task_names[0] for t in HATTask._registry]
+
+    @classmethod
+    def trainable_tasks(cls):
+        """The task classes `train()` accepts."""
+        return [t for t in HATTask._registry if t.supports_training]
 
     @classmethod
     def resolve(cls, task):
@@ -92,6 +106,44 @@ class HATTask(OptionalSegmentIds):
 
     def default_metrics(self):
         return None
+
+    # ---- what training asks the task (classmethods: they run before the model exists) ----------------
+    @classmethod
+    def data_fields(cls, args):
+        """(text field, label field(s) or None) to read from the data: labels only where the task takes
+        `label_field`, so unlabelled data (MLM) need no label column."""
+        return args.text_field, (args.label_field if "label_field" in cls.train_options else None)
+
+    @classmethod
+    def training_overrides(cls, examples, args):
+        """`hat_keras.load` overrides that put the head to train on an HF-format folder, from the training
+        `examples` and `args` (e.g. the classifier's class count); {} loads the head as saved."""
+        return {}
+
+    @classmethod
+    def text_preprocessor(cls, tokenizer, backbone, args=None, **options):
+        """`preprocessor_cls` for raw text, sized to the backbone (every example max_segments x
+        segment_length tokens, so batches are static); `options` go to its constructor."""
+        if cls.preprocessor_cls is None:
+            raise ValueError(f"{cls.__name__} has no text preprocessor")
+        return cls.preprocessor_cls(tokenizer, sequence_length=backbone.max_segments * backbone.segment_length,
+                                    **options)
+
+    @classmethod
+    def pretokenized_preprocessor(cls, backbone, args):
+        """The per-example preprocessor for pre-tokenized TFRecords ({"token_ids", "padding_mask"})."""
+        raise ValueError(f"{cls.__name__} does not train on pre-tokenized data")
+
+    @classmethod
+    def default_checkpoint_interval(cls, steps_per_epoch):
+        """Steps between checkpoints when TrainArgs.checkpoint_every is not given (`steps_per_epoch` is
+        None when the data size is unknown)."""
+        return 1000
+
+    @classmethod
+    def default_monitor(cls, evaluating):
+        """The metric that picks the best checkpoint when TrainArgs.monitor is not given."""
+        return "val_loss" if evaluating else "loss"
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """keras-hub's convention: "auto" picks AdamW(3e-5) and the task's own loss and metrics."""

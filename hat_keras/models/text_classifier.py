@@ -9,6 +9,7 @@ from hat_keras.models.heads import classification_loss
 from hat_keras.models.metrics import classification_metrics
 from hat_keras.models.task import HATTask, check_problem_type, label_names_of
 from hat_keras.tokenization.preprocessors import HATTextClassifierPreprocessor
+from hat_keras.tokenization.pretokenized import PretokenizedClassifierInputs
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
@@ -21,9 +22,14 @@ class HATTextClassifier(HATTask, TextClassifier):
     """
 
     preprocessor_cls = HATTextClassifierPreprocessor
-    task_names = ("text_classifier", "classifier", "seqcls")
+    task_names = ("text_classifier", "classifier", "seqcls", "classify")
     architectures = ("HATForSequenceClassification",)
     head_prefixes = ("classifier.",)
+    # training: fine-tuning on labelled documents (a new head on the encoder); serving exports take it
+    supports_training = True
+    document_classifier = True
+    train_options = ("label_field", "num_labels", "pooling")
+    default_learning_rate = 3e-5
 
     def __init__(self, backbone, num_classes, pooling="max", problem_type="single_label_classification",
                  dropout=None, label_names=None, preprocessor=None, **kwargs):
@@ -54,10 +60,35 @@ class HATTextClassifier(HATTask, TextClassifier):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
     @classmethod
-    def from_hat_config(cls, config, backbone, state=None, pooling=None, **kwargs):
+    def from_hat_config(cls, config, backbone, state=None, pooling=None, label_names=None, **kwargs):
         return cls(backbone, config.num_labels, pooling=pooling or default_pooling(state, "max"),
                    problem_type=config.get("problem_type") or "single_label_classification",
-                   dropout=config.classifier_dropout_rate, label_names=label_names_of(config), **kwargs)
+                   dropout=config.classifier_dropout_rate, label_names=label_names or label_names_of(config),
+                   **kwargs)
+
+    @classmethod
+    def training_overrides(cls, examples, args):
+        """A new head sized to the data: their classes (or `args.num_labels`), multi-label when the label
+        field is a list, `args.pooling`; the data's label names travel with it into best.keras."""
+        num_classes = examples.num_classes or args.num_labels
+        if not num_classes:
+            raise ValueError(f"{args.train_data}: the data do not name their labels; pass num_labels")
+        return {"num_labels": num_classes, "pooling": args.pooling,
+                "problem_type": "multi_label_classification" if examples.multi_label else "single_label_classification",
+                "label_names": [str(n) for n in examples.label_names] if examples.label_names else None}
+
+    @classmethod
+    def pretokenized_preprocessor(cls, backbone, args):
+        return PretokenizedClassifierInputs()
+
+    @classmethod
+    def default_checkpoint_interval(cls, steps_per_epoch):
+        """One data epoch (fine-tuning runs are a few epochs), 1000 steps when the size is unknown."""
+        return steps_per_epoch or 1000
+
+    @classmethod
+    def default_monitor(cls, evaluating):
+        return "val_macro_f1" if evaluating else "loss"
 
     def head_ports(self):
         return pooler_ports(self.pooler) + dense_ports("classifier", self.output_dense)

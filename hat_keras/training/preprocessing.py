@@ -1,65 +1,17 @@
-"""The in-graph preprocessors the trainers map over examples: the tokenizer's (text) and an MLM masker
-for pre-tokenized TFRecords. Everything returns fixed shapes so batches are static."""
-import keras_hub
-import tensorflow as tf
-
+"""The in-graph preprocessors the trainers map over examples. Each task names its own
+(`HATTask.text_preprocessor`, `HATTask.pretokenized_preprocessor`); everything returns fixed shapes so
+batches are static."""
+from hat_keras.models import HATTask
 from hat_keras.tokenization import HATTokenizer, check_vocabulary_size
-
-MASK_RATE = 0.15
-
-
-def mask_selection_length(sequence_length, rate=MASK_RATE):
-    """Fixed number of mask slots per example: enough for `rate` of the tokens (rounded up, +10 %)."""
-    return max(1, int(round(sequence_length * rate * 1.1 + 0.5)))
+from hat_keras.tokenization.pretokenized import (MASK_RATE, PretokenizedClassifierInputs,  # noqa: F401
+                                                 PretokenizedMasker, mask_selection_length)
 
 
-class PretokenizedMasker:
-    """MLM masking for pre-tokenized examples ({"token_ids", "padding_mask"}) -> (x, y, sample_weight),
-    the same triple as the text MLM preprocessor (80/10/10 mask/random/keep, 15 % of real tokens)."""
-
-    def __init__(self, vocabulary_size, mask_token_id, unselectable_token_ids, sequence_length,
-                 rate=MASK_RATE, selection_length=None):
-        self.selection_length = selection_length or mask_selection_length(sequence_length, rate)
-        self.generator = keras_hub.layers.MaskedLMMaskGenerator(
-            vocabulary_size, rate, mask_selection_length=self.selection_length, mask_token_id=mask_token_id,
-            unselectable_token_ids=list(unselectable_token_ids))
-
-    def __call__(self, x, y=None, sample_weight=None):
-        m = self.generator(x["token_ids"])
-        inputs = {"token_ids": tf.cast(m["token_ids"], tf.int32), "padding_mask": tf.cast(x["padding_mask"], tf.int32),
-                  "mask_positions": tf.cast(m["mask_positions"], tf.int32)}
-        return inputs, tf.cast(m["mask_ids"], tf.int32), tf.cast(m["mask_weights"], tf.float32)
-
-
-class PretokenizedClassifierInputs:
-    """Pre-tokenized example + label -> (x, y[, sample_weight]) for the classifier."""
-
-    def __call__(self, x, y=None, sample_weight=None):
-        inputs = {"token_ids": tf.cast(x["token_ids"], tf.int32), "padding_mask": tf.cast(x["padding_mask"], tf.int32)}
-        if sample_weight is not None:
-            return inputs, y, sample_weight
-        return inputs if y is None else (inputs, y)
-
-
-def text_preprocessor(task, model_dir, backbone, **kwargs):
-    """The tokenizer's keras-hub preprocessor for `task` ("mlm" or "classify"), sized to the backbone:
-    every example becomes max_segments x segment_length tokens."""
-    from hat_keras import tokenization
-
+def text_preprocessor(task, model_dir, backbone, args=None, **options):
+    """The tokenizer's keras-hub preprocessor for `task` (any registry name or alias, or the class), sized
+    to the backbone: every example becomes max_segments x segment_length tokens. `args` (TrainArgs) gives
+    the task's own settings (the MLM mask rate); `options` go to its preprocessor (e.g. segmentation)."""
+    task = HATTask.resolve(task)
     tokenizer = HATTokenizer.from_pretrained(model_dir)
     check_vocabulary_size(tokenizer, backbone.vocabulary_size, model_dir)
-    cls = tokenization.HATMaskedLMPreprocessor if task == "mlm" else tokenization.HATTextClassifierPreprocessor
-    return _construct(cls, tokenizer, backbone, **kwargs)
-
-
-def _construct(cls, tokenizer, backbone, **kwargs):
-    import inspect
-
-    params = inspect.signature(cls.__init__).parameters
-    sizes = {"max_segments": backbone.max_segments,
-             "segment_length": backbone.segment_length,
-             "sequence_length": backbone.max_segments * backbone.segment_length}
-    args = {k: v for k, v in sizes.items() if k in params}
-    args.update({k: v for k, v in kwargs.items() if k in params or any(
-        p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())})
-    return cls(tokenizer, **args)
+    return task.text_preprocessor(tokenizer, backbone, args, **options)

@@ -1,6 +1,8 @@
-"""The two training recipes (MLM continued pre-training, document classification) on one code path:
-strategy factory -> examples -> in-graph preprocessing -> `fit` in checkpoint intervals -> best model as
-`.keras` and as an HF-format folder. Defaults are the original recipe's (spec §1.3)."""
+"""Training any task of the registry that supports it (today MLM continued pre-training and document
+classification) on one code path: strategy factory -> examples -> in-graph preprocessing -> `fit` in
+checkpoint intervals -> best model as `.keras` and as an HF-format folder. What differs between tasks
+(data fields, head, preprocessors, defaults) the task class says (`HATTask`); defaults are the original
+recipe's (spec §1.3)."""
 import dataclasses
 import json
 import logging
@@ -13,7 +15,8 @@ import keras
 import tensorflow as tf
 
 from hat_keras.loading import load
-from hat_keras.tokenization.tokenizer import TOKENIZER_FILES, HATTokenizer
+from hat_keras.models import HATMaskedLM, HATTask, HATTextClassifier
+from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
 from hat_keras.training import callbacks as cb
 from hat_keras.training import data as hd
 from hat_keras.training import optimization as opt_lib
@@ -38,8 +41,8 @@ class TrainArgs:
     eval_batch_size: Optional[int] = None  # per replica
     epochs: Optional[float] = None
     max_steps: Optional[int] = None
-    checkpoint_every: Optional[int] = None  # steps; default one data epoch (classify) or 1000 (MLM)
-    learning_rate: Optional[float] = None  # default 1e-4 MLM, 3e-5 fine-tuning
+    checkpoint_every: Optional[int] = None  # steps; default the task's (one data epoch classify, 1000 MLM)
+    learning_rate: Optional[float] = None  # default the task's (1e-4 MLM, 3e-5 fine-tuning)
     warmup_ratio: float = opt_lib.WARMUP_RATIO
     weight_decay: float = opt_lib.WEIGHT_DECAY
     seed: int = 0
@@ -69,21 +72,38 @@ class TrainResult:
 
 # ------------------------------------------------------------------------------------------ models
 
+def resolve_trainable(task):
+    """A registry name, alias or class -> the task class; one-line error for a task `train()` cannot run."""
+    names = ", ".join(t.task_names[0] for t in HATTask.trainable_tasks())
+    try:
+        cls = HATTask.resolve(task)
+    except ValueError:
+        raise ValueError(f"task={task!r} is not a task; trainable tasks: {names}") from None
+    if not getattr(cls, "supports_training", False):
+        name = cls.task_names[0] if issubclass(cls, HATTask) else "backbone"
+        raise ValueError(f"task={name!r} does not support training yet; trainable tasks: {names}")
+    return cls
+
+
+def load_for_training(task, model_dir, overrides):
+    """The head `task` trains, on an HF-format HAT folder; `overrides`: its `training_overrides`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load(model_dir, task=task, load_tokenizer=False, **overrides)
+
+
 def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", label_names=None):
     """A new HATTextClassifier head on the encoder of an HF-format HAT folder (any head there is ignored);
     `label_names` (the data's) travel with it into best.keras."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = load(model_dir, task="text_classifier", num_labels=num_classes, pooling=pooling,
-                     problem_type="multi_label_classification" if multi_label else "single_label_classification",
-                     load_tokenizer=False)
-    if label_names:
-        model.label_names = [str(n) for n in label_names]
-    return model
+        return load(model_dir, task=HATTextClassifier, num_labels=num_classes, pooling=pooling,
+                    problem_type="multi_label_classification" if multi_label else "single_label_classification",
+                    label_names=[str(n) for n in label_names] if label_names else None, load_tokenizer=False)
 
 
 def load_masked_lm(model_dir):
-    return load(model_dir, task="masked_lm", load_tokenizer=False)
+    return load(model_dir, task=HATMaskedLM, load_tokenizer=False)
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -102,7 +122,7 @@ def _steps(args, examples, global_batch, task):
         total = max(1, math.ceil(args.epochs * per_epoch))
     else:
         raise ValueError("give max_steps (or epochs, when the data size is known)")
-    interval = int(args.checkpoint_every or (per_epoch if task == "classify" and per_epoch else 1000))
+    interval = int(args.checkpoint_every or task.default_checkpoint_interval(per_epoch))
     interval = max(1, min(interval, total))
     intervals = math.ceil(total / interval)
     if intervals * interval != total:
@@ -129,7 +149,8 @@ def _set_precision(precision):
 
 def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, preprocess=None, examples=None,
           extra_callbacks=()):
-    """Run one recipe. task: "mlm" or "classify".
+    """Train one task. task: a registry name or alias ("masked_lm"/"mlm", "text_classifier"/"classify", ...)
+    or class; one without `supports_training` is refused (see `HATTask.trainable_tasks()`).
 
     strategy: a tf.distribute strategy (default: `get_strategy(args.strategy, args.tpu)`).
     model_fn: builds the model inside `strategy.scope()` (default: from `args.model`).
@@ -137,28 +158,20 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
       the data are pre-tokenized TFRecords).
     examples: training `Examples` already read (instead of `args.train_data`).
     """
-    if task not in ("mlm", "classify"):
-        raise ValueError(f"task={task!r}; choose 'mlm' or 'classify'")
+    task = resolve_trainable(task)
     strategy = strategy or get_strategy(args.strategy, args.tpu)
     _set_precision(args.precision)
-    label_field = args.label_field if task == "classify" else None
-    train_ex = examples or hd.read_examples(args.train_data, args.text_field, label_field)
-    eval_ex = (hd.read_examples(args.eval_data, args.text_field, label_field, train_ex.label_names, count=True,
+    text_field, label_field = task.data_fields(args)
+    train_ex = examples or hd.read_examples(args.train_data, text_field, label_field)
+    eval_ex = (hd.read_examples(args.eval_data, text_field, label_field, train_ex.label_names, count=True,
                                 label_kind_of=train_ex.label_kind) if args.eval_data else None)
-    multi = train_ex.multi_label
-    num_classes = train_ex.num_classes or args.num_labels
-    if task == "classify" and model_fn is None and not num_classes:
-        raise ValueError(f"{args.train_data}: the data do not name their labels; pass num_labels")
+    if model_fn is None:
+        overrides = task.training_overrides(train_ex, args)  # the head, sized to the data (or a one-line error)
+        if not args.model:
+            raise ValueError("give a model folder (HF-format HAT checkpoint, e.g. from `hat-keras warm-start`)")
 
     with strategy.scope():
-        if model_fn is not None:
-            model = model_fn()
-        elif not args.model:
-            raise ValueError("give a model folder (HF-format HAT checkpoint, e.g. from `hat-keras warm-start`)")
-        elif task == "mlm":
-            model = load_masked_lm(args.model)
-        else:
-            model = load_classifier(args.model, num_classes, multi, args.pooling, train_ex.label_names)
+        model = model_fn() if model_fn is not None else load_for_training(task, args.model, overrides)
     multi_worker_fit_fixes(model, strategy)
     backbone = model.backbone
     seq_len = backbone.segment_length * backbone.max_segments
@@ -180,12 +193,12 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     eval_ds, eval_steps = None, None
     if eval_ex is not None:
         eval_global = (args.eval_batch_size or args.batch_size) * replicas
-        if task == "classify":
+        if label_field is not None:  # labelled evaluation counts every example: pad with weight-0 copies
             eval_ex = hd.pad_to_batches(eval_ex, eval_global)
         eval_ds = hd.distribute(strategy, eval_ex, preprocess, eval_global, shuffle=False)
         eval_steps = eval_ex.num_examples // eval_global if eval_ex.num_examples else None
 
-    lr = args.learning_rate or (opt_lib.MLM_LEARNING_RATE if task == "mlm" else opt_lib.FINETUNE_LEARNING_RATE)
+    lr = args.learning_rate or task.default_learning_rate
     with strategy.scope():
         optimizer = opt_lib.create_optimizer(total_steps, lr, args.warmup_ratio, args.weight_decay)
         loss, weighted = model.default_loss(), model.default_metrics()
@@ -212,14 +225,13 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     train_ds = hd.distribute(strategy, train_ex, preprocess, global_batch, shuffle=True, seed=args.seed,
                              repeat=True, skip_steps=step)
 
-    monitor = args.monitor or ("val_loss" if eval_ds is not None and task == "mlm" else
-                               "val_macro_f1" if eval_ds is not None else "loss")
+    monitor = args.monitor or task.default_monitor(eval_ds is not None)
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
                                       seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
     # first: an interval's losses are on disk before its backup is, so a kill in between loses neither
     callbacks.insert(0, rp.TrainingReport(rp.report_path(args.output_dir), {
-        **run_info, "task": task, "global_batch_size": global_batch, "steps_per_execution": spe,
+        **run_info, "task": task.task_names[0], "global_batch_size": global_batch, "steps_per_execution": spe,
         "jit_compile": jit, "dtype_policy": keras.config.dtype_policy().name}, enabled=is_chief(strategy)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
@@ -237,18 +249,10 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
 
 def _default_preprocess(task, args, backbone, examples):
     if examples.pretokenized:
-        if task == "classify":
-            return pp.PretokenizedClassifierInputs()
-        if not args.model:
-            raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
-        tokenizer = HATTokenizer.from_pretrained(args.model)
-        return pp.PretokenizedMasker(backbone.vocabulary_size, tokenizer.mask_token_id,
-                                     sorted(tokenizer.special_token_ids),
-                                     backbone.segment_length * backbone.max_segments, args.mask_rate)
+        return task.pretokenized_preprocessor(backbone, args)
     if not args.model:
         raise ValueError("text data need a model folder with the tokenizer files (vocab.txt, ...)")
-    kwargs = {"mask_selection_rate": args.mask_rate} if task == "mlm" else {}
-    return pp.text_preprocessor(task, args.model, backbone, **kwargs)
+    return pp.text_preprocessor(task, args.model, backbone, args)
 
 
 def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
@@ -267,23 +271,23 @@ def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
     from hat_keras.convert import save_pretrained
 
     extra = {}
-    if task == "classify" and examples.label_names:
+    if examples.label_names:  # labelled data (only tasks that read a label field have names)
         extra["id2label"] = {str(i): n for i, n in enumerate(examples.label_names)}
         extra["label2id"] = {n: i for i, n in enumerate(examples.label_names)}
     hf_dir = os.path.join(args.output_dir, "hf")
     save_pretrained(model, hf_dir, **extra)
     _copy_tokenizer_files(args.model, hf_dir)
-    summary = {"task": task, "steps": result.steps, "history": result.history, "eval": result.eval_results,
-               "throughput": result.throughput}
+    summary = {"task": task.task_names[0], "steps": result.steps, "history": result.history,
+               "eval": result.eval_results, "throughput": result.throughput}
     with tf.io.gfile.GFile(os.path.join(args.output_dir, "results.json"), "w") as f:
         f.write(json.dumps(summary, indent=1, default=float))
 
 
 def train_mlm(args: TrainArgs, **kwargs):
     """Continued MLM pre-training (lr 1e-4 by default)."""
-    return train("mlm", args, **kwargs)
+    return train(HATMaskedLM, args, **kwargs)
 
 
 def finetune_classifier(args: TrainArgs, **kwargs):
     """Document classification fine-tuning (lr 3e-5 by default); multi-label when `label_field` is a list."""
-    return train("classify", args, **kwargs)
+    return train(HATTextClassifier, args, **kwargs)

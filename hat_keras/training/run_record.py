@@ -17,6 +17,7 @@ import os
 
 import tensorflow as tf
 
+from hat_keras.models import HATTask
 from hat_keras.training import callbacks as cb
 from hat_keras.training.callbacks import ResumeError  # noqa: F401  (raised here too)
 from hat_keras.training.strategy import is_chief
@@ -122,11 +123,21 @@ def model_fingerprint(model, model_dir=None):
     return fp
 
 
+def task_name(task):
+    """The canonical registry name of a task (name, alias or class); runs recorded before the registry
+    named their task "mlm" / "classify", which resolve as aliases. Unknown names come back as they are."""
+    try:
+        return HATTask.resolve(task).task_names[0]
+    except (ValueError, AttributeError):
+        return task
+
+
 def run_settings(task, args, model, examples, global_batch_size, replicas, interval, total_steps):
     """The record of this run (what `COMPARED` lists, plus informational fields)."""
     backbone = model.backbone
+    task = HATTask.resolve(task)
     return {
-        "task": task,
+        "task": task.task_names[0],
         "model": model_fingerprint(model, args.model),
         "global_batch_size": int(global_batch_size),
         "batch_size_per_replica": int(args.batch_size),
@@ -139,9 +150,9 @@ def run_settings(task, args, model, examples, global_batch_size, replicas, inter
         "warmup_ratio": args.warmup_ratio,
         "weight_decay": args.weight_decay,
         "precision": args.precision,
-        "mask_rate": args.mask_rate if task == "mlm" else None,
+        "mask_rate": args.mask_rate if "mask_rate" in task.train_options else None,
         "text_field": args.text_field,
-        "label_field": args.label_field if task == "classify" else None,
+        "label_field": task.data_fields(args)[1],
         "labels": examples.label_names,
         "training_data": (data_fingerprint(args.train_data) if args.train_data else
                           {"given in code": {"examples": examples.num_examples}}),
@@ -184,6 +195,8 @@ def changes(old, new):
     out = []
     for key, label in COMPARED.items():
         a, b = old.get(key), new.get(key)
+        if key == "task":
+            a, b = task_name(a), task_name(b)
         if a == b:
             continue
         if key == "model":
