@@ -40,8 +40,9 @@ def _import_tensorflow_quietly():
 _HAS_TF = _installed("tensorflow")
 if _HAS_TF:
     _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if _os.environ["KERAS_BACKEND"] == "tensorflow":
-        _import_tensorflow_quietly()
+    # Under every backend: tokenization, tf.data in training and export import TensorFlow anyway (below), and
+    # its start-up lines would otherwise reach the terminal on the JAX backend.
+    _import_tensorflow_quietly()
 
 from hat_keras.config import HATConfig, HATConfigError, layout_from_string, layout_to_string  # noqa: E402
 from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSequentialSentenceClassifier,  # noqa: E402

@@ -11,6 +11,7 @@ import tempfile
 
 import numpy as np
 
+from hat_keras import logs
 from hat_keras.exporting import metadata, quantize as integer
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
@@ -64,7 +65,8 @@ def convert(model, sequence_length, quantize=None, batch_size=1, explain=False):
         if quantize == "float16":
             conv.target_spec.supported_types = [tf.float16]
         try:
-            return conv.convert()
+            with logs.native_stderr():  # the converter's W0000/I0000 lines (e.g. "Ignored output_format")
+                return conv.convert()
         except Exception as e:  # converter errors are long; the first line says which op failed
             first = str(e).strip().splitlines()
             raise ExportError(f"TFLite conversion failed: {first[0] if first else type(e).__name__}") from e
@@ -98,12 +100,14 @@ class LiteRTRunner:
         if kernels not in KERNELS:
             raise ValueError(f"kernels={kernels!r}; choose one of {', '.join(KERNELS)}")
         self.api, self.signature, self.kernels = api, signature, kernels
+        self._first_run = True
         if api == "interpreter":
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
             resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if kernels == "builtin"
                         else OpResolverType.AUTO)
-            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
-                                       experimental_op_resolver_type=resolver).get_signature_runner(signature)
+            with logs.native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver).get_signature_runner(signature)
             self.output_names = list(self._runner.get_output_details())
             self.input_shapes = {k: list(d["shape"]) for k, d in self._runner.get_input_details().items()}
             return
@@ -113,7 +117,8 @@ class LiteRTRunner:
         from ai_edge_litert.options import CpuOptions, Options
         from ai_edge_litert.cpu_options import CpuKernelMode
         cpu = CpuOptions(num_threads=threads, kernel_mode=CpuKernelMode.BUILTIN if kernels == "builtin" else None)
-        with _quiet_native():
+        logs.mute_native_stderr_at_exit()  # the accelerators' DestroyAccelerator lines at process exit
+        with logs.native_stderr():  # LiteRT's C++ INFO lines (environment, accelerator registration)
             self._model = CompiledModel.from_file(os.fspath(path), options=Options(cpu_options=cpu))
         self._index = self._model.get_signature_index(signature)
         names = self._model.get_signature_list()[signature]
@@ -129,12 +134,16 @@ class LiteRTRunner:
         """Releasing the compiled model logs one C++ INFO line per accelerator: keep them off the terminal."""
         if getattr(self, "_model", None) is not None:
             try:
-                with _quiet_native():
+                with logs.native_stderr():
                     self._in = self._out = self._model = None
             except Exception:  # interpreter shutdown: os may already be gone
                 pass
 
     def __call__(self, **inputs):
+        if getattr(self, "_first_run", False):  # LiteRT creates its environment and accelerators lazily, here
+            self._first_run = False
+            with logs.native_stderr():
+                return self(**inputs)
         if self.api == "interpreter":
             return {k: np.asarray(v) for k, v in self._runner(**inputs).items()}
         for name, buf in zip(self.input_names, self._in):
@@ -142,26 +151,6 @@ class LiteRTRunner:
         self._model.run_by_index(self._index, self._in, self._out)
         return {name: buf.read(int(np.prod(shape)), dtype).reshape(shape)
                 for name, buf, (shape, dtype) in zip(self.output_names, self._out, self._outputs)}
-
-
-class _quiet_native:
-    """LiteRT's C++ INFO lines (accelerator registration) go to fd 2: hide them while a model is compiled."""
-
-    def __enter__(self):
-        import sys
-        if os.environ.get("HAT_KERAS_DEBUG"):
-            self._saved = None
-            return
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
 
 
 def run_signature(path, token_ids, padding_mask, threads=2, api="compiled"):
