@@ -76,7 +76,7 @@ def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", la
         warnings.simplefilter("ignore")
         model = load(model_dir, task="text_classifier", num_labels=num_classes, pooling=pooling,
                      problem_type="multi_label_classification" if multi_label else "single_label_classification",
-                     load_tokenizer=False)
+                     load_tokenizer=False, new_head=True)
     if label_names:
         model.label_names = [str(n) for n in label_names]
     return model
