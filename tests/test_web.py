@@ -158,6 +158,8 @@ def test_browser_float32_matches_python_litert(web_fp32):
     np.testing.assert_allclose(np.array([r["contributions"] for r in rows]), ref["segment_contributions"], atol=1e-5)
     assert [r["label"] for r in rows] == [source.labels[i] for i in ref["logits"].argmax(-1)]
     assert result["info"]["crossOriginIsolated"] and result["info"]["threads"] >= 1
+    # LiteRT.js's C++ INFO lines go to console.debug, not console.error (quiet by default).
+    assert not [e for e in result["console_errors"] if e.startswith(("INFO:", "VERBOSE:"))], result["console_errors"]
 
 
 def test_browser_dynamic_range_label_and_attention_agree(web_dynamic):
