@@ -24,6 +24,7 @@ FRAMEWORKS = ("tensorflow", "tensorflow_text", "tf_keras", "keras", "jax", "jaxl
 
 _verbose = False
 _exit_muted = False
+_held = []  # native lines captured before configure() ran (TensorFlow's start-up at `import hat_keras`)
 
 
 def verbose():
@@ -38,7 +39,12 @@ def configure(verbose=False):
     global _verbose
     _verbose = bool(verbose)
     if _verbose or os.environ.get("HAT_KERAS_DEBUG"):
+        if _held:  # what the import hid, now that --verbose asks for it
+            sys.stderr.write("".join(_held))
+            sys.stderr.flush()
+            _held.clear()
         return
+    _held.clear()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for name in FRAMEWORKS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -49,11 +55,13 @@ def configure(verbose=False):
 
 
 @contextlib.contextmanager
-def native_stderr():
+def native_stderr(hold=False):
     """Capture what C/C++ code writes to file descriptor 2 during the block, unless verbose.
 
     The captured text is written back to stderr only if the block raises (so a native error message is not
-    lost); Python's own `sys.stderr` writes in the block are captured the same way."""
+    lost); Python's own `sys.stderr` writes in the block are captured the same way. `hold=True` (for code that
+    runs before the CLI has called `configure`, such as TensorFlow's import): keep the text, so that a later
+    `configure(verbose=True)` prints it."""
     if verbose():
         yield
         return
@@ -71,12 +79,14 @@ def native_stderr():
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-        if failed:
+        if failed or hold:
             capture.seek(0)
             text = capture.read().decode("utf-8", "replace")
-            if text:
+            if text and failed:
                 sys.stderr.write(text)
                 sys.stderr.flush()
+            elif text:
+                _held.append(text)
         capture.close()
 
 
