@@ -39,13 +39,15 @@ function formatBytes(n) {
 
 // LiteRT.js 2.5.3 has no log-level option: its WebAssembly runtime prints the C++ logger's lines (environment
 // creation, accelerator registration: ~14 "INFO: [file.cc:N] ..." lines a load) through console.error, which it
-// binds when it loads. Installed while the runtime loads, this filter is what it keeps: INFO lines go to
-// console.debug (hidden by default), everything else, real errors included, to console.error.
+// binds when it loads. Installed while the runtime loads, this filter is what it keeps: INFO lines and the
+// NPU registry's warning (a browser has no NPU plugin) go to console.debug (hidden by default), other
+// warnings to console.warn, everything else, real errors included, to console.error.
 function quietLiteRtLog(start) {
   const error = console.error;
   console.error = function (...args) {
-    const info = typeof args[0] === "string" && /^(INFO|VERBOSE): /.test(args[0]);
-    return (info ? console.debug : error).apply(console, args);
+    const line = typeof args[0] === "string" ? args[0] : "";
+    const quiet = /^(INFO|VERBOSE): /.test(line) || line.startsWith("WARNING: [npu_registry.cc");
+    return (quiet ? console.debug : line.startsWith("WARNING: ") ? console.warn : error).apply(console, args);
   };
   return start().finally(() => { console.error = error; });
 }
