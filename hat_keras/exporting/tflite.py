@@ -131,7 +131,8 @@ class LiteRTRunner:
         self._out = self._model.create_output_buffers(self._index)
 
     def __del__(self):
-        """Releasing the compiled model logs one C++ INFO line per accelerator: keep them off the terminal."""
+        """Release the compiled model with fd 2 captured (the accelerators' own DestroyAccelerator lines come
+        at process exit: `logs.mute_native_stderr_at_exit`)."""
         if getattr(self, "_model", None) is not None:
             try:
                 with logs.native_stderr():
