@@ -16,32 +16,28 @@ def _installed(name):
 
 
 def _import_tensorflow_quietly():
-    """Import TensorFlow without its C++ start-up notices (absl's pre-init line, the CUDA stub and cuInit
-    probes on machines without a GPU): they go to file descriptor 2 before any Python setting applies, so fd 2
-    is muted for the import and the device probe only. Import errors still raise. HAT_KERAS_DEBUG=1 or
-    TF_CPP_MIN_LOG_LEVEL=0 keeps them."""
+    """Import TensorFlow without its C++ start-up notices (absl's pre-init line, oneDNN, the CUDA stub and
+    cuInit probes on machines without a GPU): they go to file descriptor 2 before any Python setting applies,
+    so fd 2 is captured for the import and the device probe only (`hat_keras.logs`: shown again if the import
+    fails or `logs.configure(verbose=True)` runs). HAT_KERAS_DEBUG=1 or TF_CPP_MIN_LOG_LEVEL=0 keeps them."""
     import sys
 
-    if "tensorflow" in sys.modules or _os.environ.get("HAT_KERAS_DEBUG") \
-            or _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        return
-    saved = _os.dup(2)
-    try:
-        with open(_os.devnull, "w") as null:
-            _os.dup2(null.fileno(), 2)
-            import tensorflow
+    from hat_keras import logs
 
-            tensorflow.config.list_physical_devices()  # the CUDA probe, before any device is configured
-    finally:
-        _os.dup2(saved, 2)
-        _os.close(saved)
+    if "tensorflow" in sys.modules or _os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    with logs.native_stderr(hold=True):
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # the CUDA probe, before any device is configured
 
 
 _HAS_TF = _installed("tensorflow")
 if _HAS_TF:
     _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if _os.environ["KERAS_BACKEND"] == "tensorflow":
-        _import_tensorflow_quietly()
+    # Under every backend: tokenization, tf.data in training and export import TensorFlow anyway (below), and
+    # its start-up lines would otherwise reach the terminal on the JAX backend.
+    _import_tensorflow_quietly()
 
 from hat_keras.config import HATConfig, HATConfigError, layout_from_string, layout_to_string  # noqa: E402
 from hat_keras.models import (HATBackbone, HATMaskedLM, HATMultipleChoice, HATSequentialSentenceClassifier,  # noqa: E402

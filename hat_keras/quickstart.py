@@ -5,9 +5,8 @@
 2. fine-tuned on labelled JSONL (`text` + `label`): the user's, else the Hyperpartisan split shipped in
    `hat_keras/datasets`;
 3. exported as a verified TFLite (dynamic-range) and a TF Serving SavedModel;
-4. a long document classified on the LiteRT runtime, and the export reports printed.
+4. a long document classified on the LiteRT runtime; one line per export (the reports stay in the export folders).
 """
-import json
 import os
 import random
 import time
@@ -88,9 +87,11 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     if checkpoint is None:
         base = os.path.join(out_dir, "hat-minilm")
         _log(f"warm-starting a HAT ({layout}, {max_segments} x 128 tokens) from the pretrained MiniLM BERT")
-        warm_start(minilm_dir(), layout, output_dir=base, max_segments=max_segments, segment_length=128)
+        warm_start(minilm_dir(), layout, output_dir=base, max_segments=max_segments, segment_length=128,
+                   new_head=True)  # its MLM head is replaced by the classifier trained below
         checkpoint = base
-    model = load(checkpoint, task="text_classifier", num_labels=len(label_names))
+    model = load(checkpoint, task="text_classifier", num_labels=len(label_names),
+                 new_head=True)  # trained below
     if model.preprocessor is None:
         raise ValueError(f"{checkpoint}: no tokenizer files (vocab.txt) beside the checkpoint")
     model.label_names = label_names
@@ -138,7 +139,9 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
         _log(f"exporting {fmt}{' (' + quant + ')' if quant else ''} and verifying it in its own runtime")
         reports[fmt] = export_model(model, dst, fmt, quant, labels=label_names, tokenizer=hf_dir,
                                     sample_texts=sample, calibration_texts=sample, overwrite=True, log=_log)
-        print(json.dumps(reports[fmt], indent=2, default=str))
+        r = reports[fmt]
+        _log(f"{fmt}: agreement {r['prediction_agreement']:.3f}, {r['size_bytes'] / 1e6:.1f} MB; "
+             f"report {r['report_path']}")
 
     # --- classify a long document on LiteRT --------------------------------------------------------
     tflite = [os.path.join(dp, f) for dp, _, fs in os.walk(os.path.join(out_dir, "export_tflite")) for f in fs

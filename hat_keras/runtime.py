@@ -10,6 +10,8 @@ import tempfile
 
 import numpy as np
 
+from hat_keras import logs
+
 KERNELS = ("xnnpack", "builtin")  # YNNPACK: not in the ai-edge-litert 2.3.0 wheel (compile fails)
 
 
@@ -26,12 +28,14 @@ class LiteRTRunner:
         if kernels not in KERNELS:
             raise ValueError(f"kernels={kernels!r}; choose one of {', '.join(KERNELS)}")
         self.api, self.signature, self.kernels = api, signature, kernels
+        self._first_run = True
         if api == "interpreter":
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
             resolver = (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if kernels == "builtin"
                         else OpResolverType.AUTO)
-            self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
-                                       experimental_op_resolver_type=resolver).get_signature_runner(signature)
+            with logs.native_stderr():  # "Created TensorFlow Lite XNNPACK delegate for CPU."
+                self._runner = Interpreter(model_path=os.fspath(path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver).get_signature_runner(signature)
             self.output_names = list(self._runner.get_output_details())
             self.input_shapes = {k: list(d["shape"]) for k, d in self._runner.get_input_details().items()}
             return
@@ -41,7 +45,8 @@ class LiteRTRunner:
         from ai_edge_litert.options import CpuOptions, Options
         from ai_edge_litert.cpu_options import CpuKernelMode
         cpu = CpuOptions(num_threads=threads, kernel_mode=CpuKernelMode.BUILTIN if kernels == "builtin" else None)
-        with _quiet_native():
+        logs.mute_native_stderr_at_exit()  # the accelerators' DestroyAccelerator lines at process exit
+        with logs.native_stderr():  # LiteRT's C++ INFO lines (environment, accelerator registration)
             self._model = CompiledModel.from_file(os.fspath(path), options=Options(cpu_options=cpu))
         self._index = self._model.get_signature_index(signature)
         names = self._model.get_signature_list()[signature]
@@ -54,15 +59,20 @@ class LiteRTRunner:
         self._out = self._model.create_output_buffers(self._index)
 
     def __del__(self):
-        """Releasing the compiled model logs one C++ INFO line per accelerator: keep them off the terminal."""
+        """Release the compiled model with fd 2 captured (the accelerators' own DestroyAccelerator lines come
+        at process exit: `logs.mute_native_stderr_at_exit`)."""
         if getattr(self, "_model", None) is not None:
             try:
-                with _quiet_native():
+                with logs.native_stderr():
                     self._in = self._out = self._model = None
             except Exception:  # interpreter shutdown: os may already be gone
                 pass
 
     def __call__(self, **inputs):
+        if getattr(self, "_first_run", False):  # LiteRT creates its environment and accelerators lazily, here
+            self._first_run = False
+            with logs.native_stderr():
+                return self(**inputs)
         if self.api == "interpreter":
             return {k: np.asarray(v) for k, v in self._runner(**inputs).items()}
         for name, buf in zip(self.input_names, self._in):
@@ -70,26 +80,6 @@ class LiteRTRunner:
         self._model.run_by_index(self._index, self._in, self._out)
         return {name: buf.read(int(np.prod(shape)), dtype).reshape(shape)
                 for name, buf, (shape, dtype) in zip(self.output_names, self._out, self._outputs)}
-
-
-class _quiet_native:
-    """LiteRT's C++ INFO lines (accelerator registration) go to fd 2: hide them while a model is compiled."""
-
-    def __enter__(self):
-        import sys
-        if os.environ.get("HAT_KERAS_DEBUG"):
-            self._saved = None
-            return
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        if self._saved is not None:
-            os.dup2(self._saved, 2)
-            os.close(self._saved)
 
 
 class TFLiteTextClassifier:

@@ -4,6 +4,7 @@ Python LiteRT: float32 logits within 1e-4, the dynamic-range label, the contribu
 document, phone-sized layout and clear errors for a missing or corrupt model."""
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -169,6 +170,9 @@ def test_browser_float32_matches_python_litert(web_fp32):
     np.testing.assert_allclose(np.array([r["contributions"] for r in rows]), ref["segment_contributions"], atol=1e-5)
     assert [r["label"] for r in rows] == [source.labels[i] for i in ref["logits"].argmax(-1)]
     assert result["info"]["crossOriginIsolated"] and result["info"]["threads"] >= 1
+    # LiteRT.js's C++ log lines go to console.debug / console.warn, not console.error (quiet by default).
+    assert not [e for e in result["console_errors"] if re.match(r"(INFO|VERBOSE|WARNING): \[", e)], \
+        result["console_errors"]
 
 
 def test_browser_dynamic_range_label_and_attention_agree(web_dynamic):

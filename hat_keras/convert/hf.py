@@ -136,10 +136,11 @@ def check_tensor(key, value, source):
         raise CheckpointError(f"{source}: tensor {key!r} holds NaN or infinite values")
 
 
-def load_state_dict(model, state, source="<state dict>", config=None, strict_head=False):
+def load_state_dict(model, state, source="<state dict>", config=None, strict_head=False, new_head=False):
     """Assign HF tensors to a built Keras model. Encoder tensors must all be present with the right shapes;
     head tensors that are absent are left as initialised and reported. Raises one error listing every
-    missing, unexpected and mis-shaped key."""
+    missing, unexpected and mis-shaped key. `new_head=True`: the caller is about to train the head, so
+    its newly initialised weights are expected (still in the report, not warned about)."""
     state = _strip_prefix(state)
     config = config or hat_config_of(model)
     check_layout(config, state, source)
@@ -181,7 +182,7 @@ def load_state_dict(model, state, source="<state dict>", config=None, strict_hea
     report = LoadReport(source=str(source), layout=config.layout, task=type(model).__name__,
                         loaded=sorted(k for p, _ in assignments for k in p.keys), initialized=sorted(initialized),
                         unused=unused, tie_warnings=tie_warnings)
-    if initialized:
+    if initialized and not new_head:
         logger.warning("Some weights of %s were not initialized from the checkpoint at %s and are newly "
                        "initialized: %s\nYou should probably train this model on a down-stream task.",
                        type(model).__name__, source, initialized)
@@ -217,7 +218,7 @@ def build_model(config, task, pooling=None, state=None, use_segment_position_emb
 
 
 def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
-                       problem_type=None, load_tokenizer=True, dtype=None, **task_kwargs):
+                       problem_type=None, load_tokenizer=True, dtype=None, new_head=False, **task_kwargs):
     """Load an HF-format HAT checkpoint folder (config.json + model.safetensors / pytorch_model.bin).
 
     The HF branch of `hat_keras.load`, which is how the rest of the package and its users open models.
@@ -230,6 +231,7 @@ def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embed
     problem_type: override the config's `problem_type` (single_label_classification, multi_label_classification,
     regression).
     dtype: a Keras dtype policy ("float32" default, "mixed_bfloat16", "float64" for exactness checks).
+    new_head: True when the caller trains the head next (fine-tuning): no "newly initialized" warning for it.
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -247,7 +249,7 @@ def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embed
     model = build_model(config, task_cls, pooling=pooling, state=state,
                         use_segment_position_embeddings=use_segment_position_embeddings, dtype=dtype,
                         **task_kwargs)
-    report = load_state_dict(model, state, source=path, config=config)
+    report = load_state_dict(model, state, source=path, config=config, new_head=new_head)
     model.hat_config = config
     model.load_report = report
     if load_tokenizer and getattr(task_cls, "preprocessor_cls", None) is not None:

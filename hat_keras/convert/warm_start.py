@@ -117,9 +117,12 @@ def flat_to_hat_state(state, config, strategy="grouped", source="<flat checkpoin
     return hat
 
 
-def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length=128, strategy="grouped"):
+def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length=128, strategy="grouped",
+               new_head=False):
     """Build a HATMaskedLM from a flat BERT/RoBERTa folder (config.json + weights); write it, with the
-    tokenizer files, as an HF-format HAT folder when `output_dir` is given. Returns the Keras model."""
+    tokenizer files, as an HF-format HAT folder when `output_dir` is given. Returns the Keras model.
+    `new_head=True`: the MLM head is not going to be used as is (e.g. replaced by a classifier to train), so a
+    flat checkpoint without one is not warned about."""
     flat_dir = os.fspath(flat_dir)
     cfg_path = os.path.join(flat_dir, "config.json")
     if not os.path.exists(cfg_path):
@@ -140,7 +143,8 @@ def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length
         _assign_partial(model, hat_state, config)
     else:
         model = build_model(config, HATMaskedLM)
-        model.load_report = load_state_dict(model, hat_state, source=flat_dir, config=config)
+        model.load_report = load_state_dict(model, hat_state, source=flat_dir, config=config,
+                                            new_head=new_head)
     model.hat_config = config
     if output_dir:
         save_pretrained(model, output_dir)

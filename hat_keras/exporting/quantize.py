@@ -20,6 +20,7 @@ import re
 import numpy as np
 
 
+from hat_keras import logs
 from hat_keras.exporting.source import ExportError
 
 VARIANTS = ("w8a8", "w8a16", "mixed")
@@ -330,11 +331,14 @@ class _quiet:
         import io
         import logging
         import warnings
-        self._loggers = [logging.getLogger(n) for n in ("absl", "ai_edge_quantizer")]
+        self._stack = contextlib.ExitStack()
+        self._loggers = [] if logs.verbose() else [logging.getLogger(n) for n in ("absl", "ai_edge_quantizer")]
         self._levels = [lg.level for lg in self._loggers]
         for lg in self._loggers:
             lg.setLevel(logging.ERROR)
-        self._stack = contextlib.ExitStack()
+        if logs.verbose():
+            return
+        self._stack.enter_context(logs.native_stderr())  # the interpreter's C++ lines (XNNPACK delegate)
         self._stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
         self._stack.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")

@@ -11,6 +11,7 @@ import tempfile
 
 import numpy as np
 
+from hat_keras import logs
 from hat_keras.exporting import metadata, quantize as integer
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
@@ -65,7 +66,8 @@ def convert(model, sequence_length, quantize=None, batch_size=1, explain=False):
         if quantize == "float16":
             conv.target_spec.supported_types = [tf.float16]
         try:
-            return conv.convert()
+            with logs.native_stderr():  # the converter's W0000/I0000 lines (e.g. "Ignored output_format")
+                return conv.convert()
         except Exception as e:  # converter errors are long; the first line says which op failed
             first = str(e).strip().splitlines()
             raise ExportError(f"TFLite conversion failed: {first[0] if first else type(e).__name__}") from e

@@ -89,7 +89,7 @@ def load_for_training(task, model_dir, overrides):
     """The head `task` trains, on an HF-format HAT folder; `overrides`: its `training_overrides`."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load(model_dir, task=task, load_tokenizer=False, **overrides)
+        return load(model_dir, task=task, load_tokenizer=False, new_head=True, **overrides)  # trained next
 
 
 def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", label_names=None):
@@ -99,7 +99,8 @@ def load_classifier(model_dir, num_classes, multi_label=False, pooling="max", la
         warnings.simplefilter("ignore")
         return load(model_dir, task=HATTextClassifier, num_labels=num_classes, pooling=pooling,
                     problem_type="multi_label_classification" if multi_label else "single_label_classification",
-                    label_names=[str(n) for n in label_names] if label_names else None, load_tokenizer=False)
+                    label_names=[str(n) for n in label_names] if label_names else None, load_tokenizer=False,
+                    new_head=True)
 
 
 def load_masked_lm(model_dir):

@@ -37,6 +37,21 @@ function formatBytes(n) {
   return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`;
 }
 
+// LiteRT.js 2.5.3 has no log-level option: its WebAssembly runtime prints the C++ logger's lines (environment
+// creation, accelerator registration: ~14 "INFO: [file.cc:N] ..." lines a load) through console.error, which it
+// binds when it loads. Installed while the runtime loads, this filter is what it keeps: INFO lines and the
+// NPU registry's warning (a browser has no NPU plugin) go to console.debug (hidden by default), other
+// warnings to console.warn, everything else, real errors included, to console.error.
+function quietLiteRtLog(start) {
+  const error = console.error;
+  console.error = function (...args) {
+    const line = typeof args[0] === "string" ? args[0] : "";
+    const quiet = /^(INFO|VERBOSE): /.test(line) || line.startsWith("WARNING: [npu_registry.cc");
+    return (quiet ? console.debug : line.startsWith("WARNING: ") ? console.warn : error).apply(console, args);
+  };
+  return start().finally(() => { console.error = error; });
+}
+
 async function loadModel(web) {
   const bytes = await fetchFile(web.model, "bytes");
   // A TFLite flatbuffer carries the identifier "TFL3" at bytes 4-7.
@@ -47,7 +62,7 @@ async function loadModel(web) {
   }
   const threads = self.crossOriginIsolated && (await supportsFeature("relaxedSimd")) && (await supportsFeature("threads"));
   try {
-    await loadLiteRt("./litert/wasm/", { threads });
+    await quietLiteRtLog(() => loadLiteRt("./litert/wasm/", { threads }));
   } catch (e) {
     throw new PageError(`the LiteRT.js runtime could not start (${e.message})`);
   }
