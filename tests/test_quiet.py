@@ -57,7 +57,7 @@ def tiny_checkpoint(fixtures_dir, data_dir, tmp_path_factory):
 
 def test_export_tflite_and_predict_are_quiet(tiny_checkpoint):
     root, docs = tiny_checkpoint
-    rc, out = hat_keras("export", "model", "out", "--format", "tflite", cwd=root)
+    rc, out = hat_keras("export", "model", "--format", "tflite", "-o", "out", cwd=root)
     assert rc == 0, out
     assert_quiet(out)
     assert (root / "out" / "export_report.json").exists()  # the report stays in the file

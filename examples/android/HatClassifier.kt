@@ -2,7 +2,7 @@
 // on LiteRT 2.x's CompiledModel API (com.google.ai.edge.litert:litert:2.3.0; the Interpreter is its CPU-only
 // legacy path). Accelerator.NPU runs the integer-only variants (--quantize w8a8|w8a16|mixed) where the phone's
 // NPU delegate accepts them; CPU (XNNPACK) runs every variant. The WordPiece step is left to the caller: it
-// must return the same ids as hat_keras.exporting.tflite.TFLiteTextClassifier.encode().
+// must return the same ids as hat_keras.runtime.TFLiteTextClassifier.encode().
 package org.example.hat
 
 import android.content.Context
