@@ -96,7 +96,7 @@ def main(argv=None):
     p.add_argument("--layout", default="S|SD|S|SD|S|SD", help="HAT layout (MiniLM has 6 layers)")
     p.add_argument("--max-segments", type=int, default=8)
     p.add_argument("--segment-length", type=int, default=128)
-    p.add_argument("--output-dir", default="runs/hyperpartisan")
+    p.add_argument("-o", "--output", dest="output_dir", default="runs/hyperpartisan")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--eval-batch-size", type=int, default=16)
     p.add_argument("--epochs", type=float, default=3.0)

@@ -105,7 +105,7 @@ def test_changed_settings_are_refused_and_overwrite_starts_fresh(setup, tmp_path
         with pytest.raises(ResumeError) as e:
             _train(_args(out, model, data, **{"max_steps": 4, **change}))
         text = str(e.value)
-        assert message in text and "--overwrite" in text and "--output-dir" in text and "\n" not in text, text
+        assert message in text and "--overwrite" in text and "--output folder" in text and "\n" not in text, text
         assert _listing(out) == before  # a refusal touches nothing
     with open(data, "a") as f:
         f.write(json.dumps({"text": "alpha beta", "label": "yes"}) + "\n")

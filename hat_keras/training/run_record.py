@@ -5,7 +5,7 @@ starting checkpoint), batch size, checkpoint interval, step count, sequence geom
 seed and training data (every file's size and SHA-256). Anything else would not continue the run but
 silently train a different one (the data position, the learning-rate schedule and the restored weights all
 depend on these), so the rerun is refused with one line naming each setting that changed and how to start
-fresh (`--overwrite`, or a new `--output-dir`). Settings that only observe the run (evaluation data,
+fresh (`--overwrite`, or a new `--output` folder). Settings that only observe the run (evaluation data,
 monitor, TensorBoard, verbosity, steps per execution, XLA, the strategy when the global batch is the same)
 may change.
 """
@@ -30,7 +30,7 @@ RUN_OUTPUTS = ("backup", "logs", "best.keras", "hf", "results.json", "train_stat
 # Files up to this size are hashed whole; larger ones (streamed corpora) by their size, first and last MiBs.
 FULL_HASH_BYTES = 64 << 20
 SAMPLE_BYTES = 8 << 20
-FRESH = "start fresh with --overwrite (deletes its checkpoints, logs and results) or a new --output-dir"
+FRESH = "start fresh with --overwrite (deletes its checkpoints, logs and results) or a new --output folder"
 
 # setting -> how the message names it (the flag that sets it)
 COMPARED = {
