@@ -9,7 +9,6 @@ from hat_keras.layers import get_activation
 from hat_keras.models.backbone import hat_kernel_initializer
 from hat_keras.models.task import HATTask
 from hat_keras.tokenization.preprocessors import HATMaskedLMPreprocessor
-from hat_keras.tokenization.pretokenized import PretokenizedMasker
 from hat_keras.tokenization.tokenizer import HATTokenizer
 
 
@@ -62,6 +61,8 @@ class HATMaskedLM(HATTask, MaskedLM):
         """Masks pre-tokenized ids; the tokenizer (from `args.model`) gives the mask and special ids."""
         if not args.model:
             raise ValueError("MLM on pre-tokenized data needs the model folder for the tokenizer's special ids")
+        from hat_keras.tokenization.pretokenized import PretokenizedMasker  # TensorFlow: only when training
+
         tokenizer = HATTokenizer.from_pretrained(args.model)
         return PretokenizedMasker(backbone.vocabulary_size, tokenizer.mask_token_id,
                                   sorted(tokenizer.special_token_ids),

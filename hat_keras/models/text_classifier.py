@@ -9,7 +9,6 @@ from hat_keras.models.heads import classification_loss
 from hat_keras.models.metrics import classification_metrics
 from hat_keras.models.task import HATTask, check_problem_type, label_names_of
 from hat_keras.tokenization.preprocessors import HATTextClassifierPreprocessor
-from hat_keras.tokenization.pretokenized import PretokenizedClassifierInputs
 
 
 @keras.saving.register_keras_serializable(package="hat_keras")
@@ -79,6 +78,8 @@ class HATTextClassifier(HATTask, TextClassifier):
 
     @classmethod
     def pretokenized_preprocessor(cls, backbone, args):
+        from hat_keras.tokenization.pretokenized import PretokenizedClassifierInputs  # TensorFlow: only when training
+
         return PretokenizedClassifierInputs()
 
     @classmethod
