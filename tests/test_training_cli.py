@@ -67,3 +67,14 @@ def test_f1_from_logits_single_and_multi_label():
     m = metrics.LogitsF1Score(3, "micro", multi_label=True)
     m.update_state(yml, lml)
     assert float(m.result()) == pytest.approx(2 * 3 / (2 * 3 + 1))
+
+
+@pytest.mark.parametrize("flag, value, why", [("--max-steps", "0", "must be at least 1"),
+                                              ("--learning-rate", "-1", "must be a number greater than 0"),
+                                              ("--batch-size", "0", "must be at least 1"),
+                                              ("--warmup-ratio", "2", "must be between 0 and 1")])
+def test_out_of_range_train_flags_are_usage_errors(capsys, flag, value, why):
+    with pytest.raises(SystemExit) as e:
+        _parse(["train", "text_classifier", "m", "--train", "a.jsonl", "-o", "o", flag, value])
+    assert e.value.code == 2
+    assert f"error: argument {flag}: '{value}': {why} (see" in capsys.readouterr().err.splitlines()[-1]

@@ -15,14 +15,14 @@ def tiny_backbone_kwargs(vocabulary_size=len(SPECIALS) + len(WORDS) + 1, layout=
                 segment_length=K, max_segments=N, dropout=dropout, attention_dropout=dropout)
 
 
-def write_tiny_hat(folder, layout="S|SD|D", seed=0):
+def write_tiny_hat(folder, layout="S|SD|D", seed=0, dropout=0.0):
     """An HF-format tiny HAT (random MLM weights) with a WordPiece vocabulary of whole words."""
     import keras
 
     import hat_keras as h
 
     keras.utils.set_random_seed(seed)
-    model = h.HATMaskedLM(h.HATBackbone(**tiny_backbone_kwargs(layout=layout)))
+    model = h.HATMaskedLM(h.HATBackbone(**tiny_backbone_kwargs(layout=layout, dropout=dropout)))
     h.save_pretrained(model, folder)
     with open(os.path.join(folder, "vocab.txt"), "w") as f:
         f.write("\n".join(SPECIALS + WORDS + ["."]) + "\n")

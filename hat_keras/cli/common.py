@@ -76,6 +76,39 @@ def label_names(value):
     return names
 
 
+def positive_int(value):
+    """An integer >= 1 (batch sizes, step counts): argparse then names the flag in its one-line error."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
+    return number
+
+
+def positive_float(value):
+    """A finite float > 0 (learning rates, epochs)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number greater than 0")
+    return number
+
+
+def unit_interval(value):
+    """A float in [0, 1] (warm-up ratio, weight decay, mask rate)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
+    return number
+
+
 def label_field(value):
     """"label" -> "label"; "a,b,c" -> ["a", "b", "c"] (multi-label: one 0/1 field per class)."""
     parts = [p.strip() for p in value.split(",") if p.strip()]

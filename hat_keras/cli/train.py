@@ -4,7 +4,7 @@ import logging
 import os
 
 from hat_keras.cli.common import (UsageError, add_common, add_deprecated, add_label_names, add_output, add_pooling,
-                                  deprecated, label_field)
+                                  deprecated, label_field, positive_float, positive_int, unit_interval)
 from hat_keras.models import HATTask
 
 HELP = "train a HAT (masked_lm or text_classifier) with tf.distribute"
@@ -34,22 +34,22 @@ def add_parser(sub):
     add_label_names(p, "text_classifier: class names when pre-tokenized data do not name their labels")
     add_deprecated(p, "--num-labels", use="--label-names", dest="num_labels", type=int)
     add_pooling(p, "text_classifier: pooling", default="max")
-    p.add_argument("--mask-rate", type=float, default=0.15, help="masked_lm: share of tokens masked")
-    p.add_argument("--batch-size", type=int, default=8, help="per replica; global = this x replicas")
-    p.add_argument("--eval-batch-size", type=int)
-    p.add_argument("--epochs", type=float, default=None, help="default: 3 (text_classifier), none (masked_lm)")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (a resume point)")
-    p.add_argument("--learning-rate", type=float, help="default 1e-4 (masked_lm) / 3e-5 (text_classifier)")
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--mask-rate", type=unit_interval, default=0.15, help="masked_lm: share of tokens masked")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="per replica; global = this x replicas")
+    p.add_argument("--eval-batch-size", type=positive_int)
+    p.add_argument("--epochs", type=positive_float, default=None, help="default: 3 (text_classifier), none (masked_lm)")
+    p.add_argument("--max-steps", type=positive_int)
+    p.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints (a resume point)")
+    p.add_argument("--learning-rate", type=positive_float, help="default 1e-4 (masked_lm) / 3e-5 (text_classifier)")
+    p.add_argument("--warmup-ratio", type=unit_interval, default=0.1)
+    p.add_argument("--weight-decay", type=unit_interval, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="distribution strategy. auto: tpu / mirrored / cpu under TensorFlow, data_parallel (every "
                         "JAX device) under KERAS_BACKEND=jax")
     p.add_argument("--tpu", help='TPU name / grpc address; "local" on TPU VMs (Colab, Kaggle)')
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"])
-    p.add_argument("--steps-per-execution", type=int, default=1)
+    p.add_argument("--steps-per-execution", type=positive_int, default=1)
     p.add_argument("--jit-compile", type=_jit, help="true / false / auto (default: true on JAX, false on TensorFlow)")
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--monitor", help="metric that picks the best model (default val_macro_f1 / val_loss / loss)")

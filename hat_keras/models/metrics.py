@@ -1,4 +1,5 @@
-"""Metrics on logits, the tasks' defaults: classification accuracy and F1, MLM accuracy on masked positions.
+"""Metrics on logits, the tasks' defaults: classification accuracy and F1, MLM accuracy on masked positions,
+and the loss as an exact mean over real examples.
 
 Keras' `F1Score` wants one-hot targets and probabilities; the HAT heads give sparse labels (or
 multi-hot rows) and logits, so `LogitsF1Score` applies softmax / sigmoid first (a multi-label class is
@@ -51,3 +52,25 @@ def classification_metrics(num_classes, problem_type="single_label_classificatio
     acc = (keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy") if multi_label
            else keras.metrics.SparseCategoricalAccuracy(name="accuracy"))
     return [acc, LogitsF1Score(num_classes, "micro", multi_label), LogitsF1Score(num_classes, "macro", multi_label)]
+
+
+@keras.saving.register_keras_serializable(package="hat_keras")
+class ExactLoss(keras.metrics.Mean):
+    """The loss as sum(weight x loss) / sum(weight) over every batch seen: the exact mean over the real
+    examples (MLM: the real masked tokens), whatever the batch size or device count.
+
+    Keras' own "loss" is each batch's sum-over-batch-size loss averaged by row count, so the weight-0 rows
+    that fill a padded evaluation batch (and an MLM's unused mask slots) count in its denominator. Compiled
+    as a weighted metric named "loss" it replaces that value in the logs (`Model.metrics` lists the
+    compiled metrics after the loss tracker), so `val_loss`, the monitor and the reports read this one."""
+
+    def __init__(self, loss, name="loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.loss = keras.losses.get(loss)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self.loss.call(y_true, ops.cast(y_pred, "float32"))  # per example (or token), unreduced
+        return super().update_state(values, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "loss": keras.losses.serialize(self.loss)}

@@ -13,6 +13,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from hat_keras.training.strategy import is_chief, worker_id
@@ -35,6 +36,26 @@ def worker_backup_dir(backup_dir, strategy=None):
     if not is_chief(strategy):
         return os.path.join(backup_dir, f"worker_{worker_id(strategy)}")
     return backup_dir
+
+
+def write_atomically(save, path):
+    """`save(tmp)` into a temporary file beside `path` (same suffix, which Keras checks), then rename it
+    over `path`: a full disk or a kill never leaves a half-written model where a whole one is expected.
+    A failed write is removed and named in one line; an earlier `path` is kept."""
+    stem, suffix = (path[:-len(".weights.h5")], ".weights.h5") if path.endswith(".weights.h5") else \
+        os.path.splitext(path)
+    tmp = f"{stem}.partial-{os.getpid()}{suffix}"
+    try:
+        save(tmp)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+    except BaseException as e:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.remove(tmp)
+        if isinstance(e, (OSError, tf.errors.OpError)):
+            reason = getattr(e, "strerror", None) or str(e).strip().splitlines()[0]
+            kept = " (the earlier one is kept)" if tf.io.gfile.exists(path) else ""
+            raise OSError(f"{path}: cannot be written: {reason}{kept}") from e
+        raise
 
 
 def _paths(folder, step):
@@ -118,7 +139,7 @@ class IntervalCheckpoint(keras.callbacks.Callback):
             if _is_number(v):
                 self.history.setdefault(k, []).append(float(v))
         weights, record_path = _paths(self.folder, step)
-        self.model.save_weights(weights, overwrite=True)
+        write_atomically(lambda tmp: self.model.save_weights(tmp, overwrite=True), weights)
         record = {"step": step, "interval": self.interval, "intervals_done": epoch + 1, "history": self.history}
         best = getattr(self.best_of, "best", None)
         if best is not None and _is_number(best) and abs(float(best)) != float("inf"):
@@ -138,8 +159,46 @@ class IntervalCheckpoint(keras.callbacks.Callback):
                 step = int(name[len(CHECKPOINT_PREFIX):].split(".")[0])
             except ValueError:
                 continue
-            if step not in keep or name.endswith(".tmp"):
+            if step not in keep or name.endswith(".tmp") or ".partial-" in name:
                 tf.io.gfile.remove(os.path.join(self.folder, name))
+
+
+class BestModel(keras.callbacks.Callback):
+    """The best model so far (by `monitor`) as `.keras`, written atomically (Keras' ModelCheckpoint writes
+    the zip in place, so a full disk or a kill mid-write leaves a file that is not a zip). `best` is the best
+    value so far; a resumed run starts from the restored one. A monitor the logs lack is an error."""
+
+    def __init__(self, path, monitor, mode="min", initial_value=None):
+        super().__init__()
+        self.path, self.monitor = path, monitor
+        self.better = (lambda a, b: a < b) if mode == "min" else (lambda a, b: a > b)
+        self.best = initial_value if initial_value is not None else (float("inf") if mode == "min"
+                                                                     else -float("inf"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"monitor={self.monitor!r} (--monitor) is not a logged metric; logged: "
+                             + ", ".join(sorted(k for k in logs if _is_number(logs[k]))))
+        value = float(logs[self.monitor])
+        if self.better(value, self.best):
+            write_atomically(self.model.save, self.path)
+            self.best = value
+
+
+class DropoutStreams(keras.callbacks.Callback):
+    """Each interval draws its dropout masks from a stream fixed by the generator's starting state (set by
+    `--seed`) and the interval's index. The generators' states are not in the checkpointed weights, so
+    without this a resumed run would restart them and draw other masks than the uninterrupted run."""
+
+    def on_train_begin(self, logs=None):
+        weights = {id(v) for v in self.model.non_trainable_weights}
+        self._starts = [(v, int(v.numpy()[0])) for v in self.model.non_trainable_variables
+                        if id(v) not in weights and v.path.endswith("seed_generator_state")]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for state, start in self._starts:
+            state.assign(np.array([(start + 1_000_003 * int(epoch)) % 2**31, 0], dtype=state.dtype))
 
 
 class Throughput(keras.callbacks.Callback):
@@ -200,7 +259,7 @@ def standard_callbacks(output_dir, strategy=None, monitor="loss", mode="auto", t
                        global_batch_size=None, sequence_length=None, interval=None, resumed=None):
     """Throughput, TensorBoard and the best `.keras` (chief only), then the interval checkpoint (which
     records the best value so far) and train_state.json. `resumed`: the restored checkpoint's record."""
-    callbacks, best = [], None
+    callbacks, best = [DropoutStreams()], None
     if global_batch_size and sequence_length:
         callbacks.append(Throughput(global_batch_size, sequence_length))
     if is_chief(strategy):
@@ -208,9 +267,7 @@ def standard_callbacks(output_dir, strategy=None, monitor="loss", mode="auto", t
             logger.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         elif tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq="epoch"))
-        best = keras.callbacks.ModelCheckpoint(os.path.join(output_dir, "best.keras"), monitor=monitor, mode=mode,
-                                               save_best_only=True, verbose=0,
-                                               initial_value_threshold=(resumed or {}).get("best"))
+        best = BestModel(os.path.join(output_dir, "best.keras"), monitor, mode, (resumed or {}).get("best"))
         callbacks.append(best)
     callbacks.append(IntervalCheckpoint(os.path.join(output_dir, "backup"), strategy, interval, best_of=best,
                                         history=(resumed or {}).get("history")))

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from hat_keras.loading import load
 from hat_keras.models import HATMaskedLM, HATTask, HATTextClassifier
+from hat_keras.models.metrics import ExactLoss
 from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
 from hat_keras.training import callbacks as cb
 from hat_keras.training import data as hd
@@ -109,6 +110,40 @@ def load_masked_lm(model_dir):
 
 # ----------------------------------------------------------------------------------------- helpers
 
+# TrainArgs field -> (the CLI flag that sets it, the admitted range, test)
+_LIMITS = {
+    "batch_size": ("--batch-size", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "eval_batch_size": ("--eval-batch-size", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "max_steps": ("--max-steps", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "checkpoint_every": ("--checkpoint-every", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "steps_per_execution": ("--steps-per-execution", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "epochs": ("--epochs", "a number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
+    "learning_rate": ("--learning-rate", "a number > 0", lambda v: _is_number(v) and 0 < v < math.inf),
+    "warmup_ratio": ("--warmup-ratio", "a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "weight_decay": ("--weight-decay", "a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "mask_rate": ("--mask-rate", "a number in (0, 1)", lambda v: _is_number(v) and 0 < v < 1),
+    "seed": ("--seed", "an integer", lambda v: _is_int(v)),
+}
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def validate_args(args):
+    """Refuse out-of-range settings before anything is read or written (a zero step count would train the
+    epochs' default, a negative learning rate would train uphill), naming the field and its flag."""
+    for field, (flag, admitted, ok) in _LIMITS.items():
+        value = getattr(args, field)
+        if value is None and field not in ("batch_size", "seed", "steps_per_execution"):
+            continue
+        if not ok(value):
+            raise ValueError(f"{field}={value!r} ({flag}): must be {admitted}")
+
 def _steps(args, examples, global_batch, task):
     if examples.num_examples is not None:
         per_epoch = examples.num_examples // global_batch
@@ -160,7 +195,15 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     examples: training `Examples` already read (instead of `args.train_data`).
     """
     task = resolve_trainable(task)
+    validate_args(args)
+    # --seed fixes everything random: head initialisation, dropout (Python/NumPy/backend seeds), data order
+    keras.utils.set_random_seed(args.seed)
     strategy = strategy or get_strategy(args.strategy, args.tpu)
+    with run_record.locked(args.output_dir, strategy):
+        return _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks)
+
+
+def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks):
     _set_precision(args.precision)
     text_field, label_field = task.data_fields(args)
     train_ex = examples or hd.read_examples(args.train_data, text_field, label_field)
@@ -202,7 +245,9 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     lr = args.learning_rate or task.default_learning_rate
     with strategy.scope():
         optimizer = opt_lib.create_optimizer(total_steps, lr, args.warmup_ratio, args.weight_decay)
-        loss, weighted = model.default_loss(), model.default_metrics()
+        loss = model.default_loss()
+        # exact means over the real examples (padded eval rows have weight 0), see ExactLoss
+        weighted = [ExactLoss(loss)] + list(model.default_metrics() or [])
         spe = args.steps_per_execution
         jit = args.jit_compile if args.jit_compile is not None else bool(getattr(strategy, "feeds_global_batches",
                                                                                  False))
@@ -268,7 +313,7 @@ def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
     if not is_chief(strategy):
         return
     if not tf.io.gfile.exists(best):
-        model.save(best)
+        cb.write_atomically(model.save, best)
     from hat_keras.convert import save_pretrained
 
     extra = {}

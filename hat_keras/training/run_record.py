@@ -9,7 +9,9 @@ fresh (`--overwrite`, or a new `--output` folder). Settings that only observe th
 monitor, TensorBoard, verbosity, steps per execution, XLA, the strategy when the global batch is the same)
 may change.
 """
+import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import logging
@@ -25,6 +27,7 @@ from hat_keras.training.strategy import is_chief
 logger = logging.getLogger("hat_keras")
 
 RECORD_NAME = "run.json"
+LOCK_NAME = ".lock"  # held (flock) while a run writes the folder; the kernel drops it when the process dies
 # What a run writes into its output folder (all that `--overwrite` deletes; nothing else there is touched).
 RUN_OUTPUTS = ("backup", "logs", "best.keras", "hf", "results.json", "train_state.json", RECORD_NAME)
 # Files up to this size are hashed whole; larger ones (streamed corpora) by their size, first and last MiBs.
@@ -86,7 +89,8 @@ def _files_under(paths):
 
 
 def data_fingerprint(paths):
-    """{absolute path: fingerprint} of every file behind `paths` (folders walked)."""
+    """{absolute path: fingerprint} of every file behind `paths` (folders walked), in reading order: resume
+    compares the fingerprints in order, so the same bytes at other paths are the same data."""
     out = {}
     for f in _files_under(paths):
         key = f if "://" in f else os.path.abspath(f)
@@ -166,6 +170,12 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _same_content(old, new):
+    """Fingerprint maps (path -> size and hash) naming the same bytes in the same order: a run resumes
+    from byte-identical files at another path (moved or copied data, a re-downloaded checkpoint)."""
+    return list((old or {}).values()) == list((new or {}).values())
+
+
 def _model_change(old, new):
     if old.get("class") != new.get("class") or old.get("layout") != new.get("layout"):
         return f"{old.get('class')} {old.get('layout')} -> {new.get('class')} {new.get('layout')}"
@@ -173,7 +183,8 @@ def _model_change(old, new):
         return "another architecture (head, geometry or sizes)"
     old_ck, new_ck = old.get("checkpoint") or {}, new.get("checkpoint") or {}
     if sorted(old_ck) != sorted(new_ck):
-        return f"checkpoint {', '.join(sorted(old_ck)) or 'none'} -> {', '.join(sorted(new_ck)) or 'none'}"
+        return (f"checkpoint {', '.join(sorted(old_ck)) or 'none'} -> {', '.join(sorted(new_ck)) or 'none'} "
+                "(other content)")
     changed = [p for p in new_ck if old_ck[p] != new_ck[p]]
     return f"{', '.join(changed)} changed since the run started"
 
@@ -198,6 +209,11 @@ def changes(old, new):
         if key == "task":
             a, b = task_name(a), task_name(b)
         if a == b:
+            continue
+        if key == "model" and isinstance(a, dict) and isinstance(b, dict) and _same_content(
+                a.get("checkpoint"), b.get("checkpoint")) and {**a, "checkpoint": None} == {**b, "checkpoint": None}:
+            continue
+        if key == "training_data" and isinstance(a, dict) and isinstance(b, dict) and _same_content(a, b):
             continue
         if key == "model":
             out.append(f"{label}: {_model_change(a or {}, b or {})}")
@@ -254,6 +270,36 @@ def clear_run(output_dir, strategy=None):
             tf.io.gfile.rmtree(path)
         else:
             tf.io.gfile.remove(path)
+
+
+@contextlib.contextmanager
+def locked(output_dir, strategy=None):
+    """Hold the output folder for one run: a second run into it (while the first writes checkpoints and
+    best.keras) is refused at once instead of both overwriting each other's files. A lock on the folder's
+    `.lock` file (flock), so a killed run leaves no stale lock. Only the chief locks (other workers write
+    their own sub-folders); object stores (gs://) have no locks and are not locked."""
+    if not is_chief(strategy) or "://" in os.fspath(output_dir):
+        yield
+        return
+    import fcntl
+
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ResumeError(f"{output_dir}: another training run (pid {holder}) is writing this folder; "
+                              "wait for it to end, or train into another --output folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def prepare(output_dir, settings, overwrite=False, strategy=None):
