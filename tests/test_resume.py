@@ -1,7 +1,9 @@
 """Resuming training: a rerun continues exactly from the step its newest checkpoint holds, or refuses with
 one line naming each changed setting; `--overwrite` starts fresh. Tiny HAT, a few steps per run."""
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 
 from hat_keras.training import TrainArgs, finetune_classifier
 from hat_keras.training import callbacks as cb
+from hat_keras.training import run_record
 from hat_keras.training.run_record import RECORD_NAME, ResumeError
 from training_helpers import write_jsonl, write_tiny_hat
 
@@ -20,8 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    model = write_tiny_hat(str(root / "hat"))
-    other = write_tiny_hat(str(root / "other_hat"), seed=1)  # same architecture, other weights
+    model = write_tiny_hat(str(root / "hat"), dropout=0.1)  # dropout: the run's random masks must repeat too
+    other = write_tiny_hat(str(root / "other_hat"), seed=1, dropout=0.1)  # same architecture, other weights
     data = write_jsonl(root / "train.jsonl", 24)
     return root, model, other, data
 
@@ -45,7 +48,6 @@ class StopAt(keras.callbacks.Callback):
 
 
 def _train(args, **kw):
-    keras.utils.set_random_seed(0)  # the new classifier head starts the same in every run
     return finetune_classifier(args, **kw)
 
 
@@ -55,19 +57,25 @@ def _listing(folder):
 
 
 def test_interrupted_run_resumes_exactly(setup):
-    """Killed at step 7 (checkpoint at 6): the rerun restores step 6, skips exactly 6 batches of data and
-    ends with the weights of an uninterrupted run, at step 10, with the whole run's history."""
+    """Killed at step 7 (checkpoint at 6): the rerun restores step 6, skips exactly 6 batches of data, draws
+    the same dropout masks and ends with the weights of an uninterrupted run (bit for bit), at step 10, with
+    the whole run's history. A second uninterrupted run with the same seed (the new head initialised from it)
+    ends with the same weights; another seed does not."""
     root, model, _, data = setup
     with pytest.raises(KeyboardInterrupt):
         _train(_args(root / "a", model, data), extra_callbacks=[StopAt(7)])
     assert cb.saved_step(str(root / "a" / "backup")) == 6
     resumed = _train(_args(root / "a", model, data))
     straight = _train(_args(root / "b", model, data))
+    again = _train(_args(root / "b2", model, data))
     assert resumed.steps == straight.steps == 10
-    for a, b in zip(resumed.model.weights, straight.model.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    for a, b, c in zip(resumed.model.weights, straight.model.weights, again.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+        np.testing.assert_array_equal(c.numpy(), b.numpy(), err_msg=a.path)
     assert len(resumed.history["loss"]) == 5
-    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-5)
+    assert resumed.history["loss"] == straight.history["loss"]
+    other_seed = _train(_args(root / "b3", model, data, seed=4, max_steps=2))
+    assert other_seed.history["loss"][0] != straight.history["loss"][0]
     # only the newest two committed checkpoints are kept
     assert sorted(os.listdir(root / "a" / "backup")) == [
         "step-000000008.json", "step-000000008.weights.h5", "step-000000010.json", "step-000000010.weights.h5"]
@@ -115,3 +123,52 @@ def test_changed_settings_are_refused_and_overwrite_starts_fresh(setup, tmp_path
     assert fresh.steps == 4 and len(fresh.history["loss"]) == 2
     record = json.loads((out / RECORD_NAME).read_text())
     assert record["training_data"][str(data)]["size"] == os.path.getsize(data)
+
+
+def test_same_bytes_at_another_path_resume(setup, tmp_path):
+    """Run records compare model and data by content: the run resumes from copies at other paths."""
+    root, model, _, data = setup
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        _train(_args(out, model, data, max_steps=4), extra_callbacks=[StopAt(3)])
+    moved_model, moved_data = tmp_path / "moved_hat", tmp_path / "moved.jsonl"
+    shutil.copytree(model, moved_model)
+    shutil.copy(data, moved_data)
+    with open(moved_data, "a") as f:
+        f.write(json.dumps({"text": "alpha", "label": "yes"}) + "\n")
+    with pytest.raises(ResumeError, match=r"training data \(--train\): added .*moved.jsonl; removed .*train.jsonl"):
+        _train(_args(out, str(moved_model), moved_data, max_steps=4))
+    shutil.copy(data, moved_data)
+    assert _train(_args(out, str(moved_model), moved_data, max_steps=4)).steps == 4
+
+
+def test_a_second_run_into_a_locked_folder_is_refused(setup, tmp_path):
+    root, model, _, data = setup
+    with run_record.locked(str(tmp_path / "out")):
+        with pytest.raises(ResumeError) as e:
+            _train(_args(tmp_path / "out", model, data, max_steps=2))
+    assert str(e.value) == (f"{tmp_path / 'out'}: another training run (pid {os.getpid()}) is writing this "
+                            "folder; wait for it to end, or train into another --output folder")
+    assert _train(_args(tmp_path / "out", model, data, max_steps=2)).steps == 2  # released
+
+
+def test_a_failed_write_keeps_the_earlier_best_model(tmp_path):
+    """A full disk during `best.keras`: the earlier file stays whole, no partial file is left, and the
+    error names the path and the reason."""
+    best = tmp_path / "best.keras"
+    best.write_bytes(b"earlier best")
+
+    def full_disk(path):
+        with open(path, "wb") as f:
+            f.write(b"PK half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    callback = cb.BestModel(str(best), "val_loss", "min")
+    callback.set_model(type("Model", (), {"save": staticmethod(full_disk)})())
+    with pytest.raises(OSError) as e:
+        callback.on_epoch_end(0, {"val_loss": 0.5})
+    assert str(e.value) == f"{best}: cannot be written: No space left on device (the earlier one is kept)"
+    assert best.read_bytes() == b"earlier best" and os.listdir(tmp_path) == ["best.keras"]
+    assert callback.best == float("inf")  # not taken as saved
+    with pytest.raises(ValueError, match=r"monitor='val_f1' \(--monitor\) is not a logged metric; logged: loss"):
+        cb.BestModel(str(best), "val_f1", "max").on_epoch_end(0, {"loss": 0.3})
