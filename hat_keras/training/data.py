@@ -353,8 +353,8 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
     if cache:
         ds = ds.cache()
     if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
+        ds = _seeded_epochs(ds, shuffle_buffer, seed, repeat)
+    elif repeat:
         ds = ds.repeat()
     if skip_steps:
         ds = ds.skip(int(skip_steps) * per_step)
@@ -366,6 +366,18 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
     options.experimental_distribute.auto_shard_policy = (tf.data.experimental.AutoShardPolicy.DATA if auto_shard
                                                          else tf.data.experimental.AutoShardPolicy.OFF)
     return ds.with_options(options)
+
+
+def _seeded_epochs(ds, buffer, seed, repeat):
+    """`ds` shuffled with `seed`, a new order each epoch, and the same stream from every iterator over the
+    result. (A plain `shuffle(reshuffle_each_iteration=True)` orders each new iterator differently, and
+    Keras may open one to build the model before the one it trains on, so a resumed run would see other
+    batches.) Built inside `flat_map`, the shuffle starts afresh for every iterator."""
+    def stream(_):
+        shuffled = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        return shuffled.repeat() if repeat else shuffled
+
+    return tf.data.Dataset.range(1).flat_map(stream)
 
 
 def distribute(strategy, examples, preprocess, global_batch_size, **kwargs):

@@ -325,8 +325,10 @@ def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
     _copy_tokenizer_files(args.model, hf_dir)
     summary = {"task": task.task_names[0], "steps": result.steps, "history": result.history,
                "eval": result.eval_results, "throughput": result.throughput}
-    with tf.io.gfile.GFile(os.path.join(args.output_dir, "results.json"), "w") as f:
+    path = os.path.join(args.output_dir, "results.json")
+    with tf.io.gfile.GFile(f"{path}.tmp", "w") as f:
         f.write(json.dumps(summary, indent=1, default=float))
+    tf.io.gfile.rename(f"{path}.tmp", path, overwrite=True)
 
 
 def train_mlm(args: TrainArgs, **kwargs):
