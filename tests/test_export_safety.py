@@ -184,3 +184,43 @@ def test_export_input_errors_name_file_and_line(clf, tmp_path, capsys):
     assert main(["export", str(fake), "-o", str(tmp_path / "o"), "--format", "keras"]) == 1
     assert "exists but is not a `.keras` archive (not a zip file)" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["fake.keras", "samples.jsonl"]
+
+
+def test_samples_files_json_array_json_lines_and_text(tmp_path):
+    """`--samples` / `--calibration` files: a .json holds a JSON array (of strings or of objects with `text`)
+    or JSON lines, a .jsonl JSON lines, anything else one document per line; errors name file and line (or
+    array index) with the JSON parser's whole message."""
+    from hat_keras.exporting.text import read_texts
+    docs = ["alpha beta. gamma", 'red "green"\tblue', "ünïcode stays"]
+    lines = "\n".join(json.dumps({"text": d, "label": i}) for i, d in enumerate(docs)) + "\n"
+    forms = {"strings.json": json.dumps(docs), "objects.json": "\n\n" + json.dumps(
+                 [{"text": d, "label": i} for i, d in enumerate(docs)], indent=2),
+             "lines.json": lines, "lines.jsonl": lines, "plain.txt": "\n".join(docs) + "\n"}
+    for name, content in forms.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        texts, labels = read_texts(str(tmp_path / name))
+        assert texts == docs, name
+        assert labels == ([0, 1, 2] if name not in ("strings.json", "plain.txt") else [None] * 3), name
+        assert read_texts(str(tmp_path / name), limit=2)[0] == docs[:2], name
+
+    def error(name, content):
+        (tmp_path / name).write_text(content, encoding="utf-8")
+        with pytest.raises(ValueError) as e:
+            read_texts(str(tmp_path / name))
+        return str(e.value)
+
+    path = tmp_path / "ctrl.jsonl"
+    assert error("ctrl.jsonl", '{"text": "ok"}\n{"text": "a\tb"}\n') == (
+        f"{path}:2: not valid JSON (Invalid control character at: line 1 column 12 (char 11))")
+    assert error("ctrl.json", '{"text": "a\tb"}\n').endswith(
+        "ctrl.json:1: not valid JSON (Invalid control character at: line 1 column 12 (char 11)); a .json file "
+        "holds a JSON array or JSON lines")
+    broken = '\n[\n "a",\n oops]'
+    with pytest.raises(json.JSONDecodeError) as parser:  # the reference: the whole file parsed at once
+        json.loads(broken)
+    assert "line 4 column 2" in str(parser.value)
+    assert error("broken.json", broken) == f"{tmp_path / 'broken.json'}: not valid JSON ({parser.value})"
+    assert error("number.json", '["a", 3]') == (
+        f"{tmp_path / 'number.json'}[1]: expected an object with `text` or a string, got int")
+    assert error("field.json", '[{"body": "a"}]') == f"{tmp_path / 'field.json'}[0]: no `text` field"
+    assert error("empty.json", "[]") == f"{tmp_path / 'empty.json'}: no documents (empty file)"

@@ -25,10 +25,12 @@ def add_parser(sub):
     add_label_names(p, "class names in id order (default: config id2label)")
     add_deprecated(p, "--labels", use="--label-names", dest="label_names", type=label_names)
     add_segmentation(p, "how raw text is cut into segments (default: the tokenizer's)")
-    p.add_argument("--samples", default=None, help="documents to verify on (.jsonl with `text`, or .txt)")
+    p.add_argument("--samples", default=None,
+                   help="documents to verify on: .jsonl or .json (JSON lines, or a JSON array) of objects with "
+                        "`text` or of strings; any other file: one document per line")
     p.add_argument("--num-samples", type=int, default=16)
     p.add_argument("--calibration", default=None,
-                   help="calibration documents for w8a8/w8a16/mixed (.jsonl with `text`, or .txt; the first "
+                   help="calibration documents for w8a8/w8a16/mixed (read as --samples; the first "
                         "--num-calibration, in file order)")
     p.add_argument("--num-calibration", type=int, default=64)
     p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
