@@ -224,3 +224,27 @@ def test_samples_files_json_array_json_lines_and_text(tmp_path):
         f"{tmp_path / 'number.json'}[1]: expected an object with `text` or a string, got int")
     assert error("field.json", '[{"body": "a"}]') == f"{tmp_path / 'field.json'}[0]: no `text` field"
     assert error("empty.json", "[]") == f"{tmp_path / 'empty.json'}: no documents (empty file)"
+
+
+def test_saved_model_name_stays_inside_out(clf, tmp_path, capsys):
+    """`--model-name` / `--name` is one folder inside OUT: separators, `..` and absolute paths are refused at
+    parsing (exit 2, naming the flag and value) and by the library; nothing is written anywhere."""
+    from hat_keras.cli import main
+    from hat_keras.exporting import ExportError, export_model
+    from hat_keras.exporting.verify import inside
+    path, _ = clf
+    (tmp_path / "base").mkdir()
+    out = tmp_path / "base" / "out"
+    for flag, name in (("--name", "../../escape"), ("--model-name", "../../escape"), ("--model-name", "a/b"),
+                       ("--model-name", str(tmp_path / "abs")), ("--model-name", ".."), ("--model-name", "a\\b")):
+        with pytest.raises(SystemExit) as e:
+            main(["export", str(path), "-o", str(out), "--format", "saved_model", flag, name])
+        assert e.value.code == 2 and capsys.readouterr().err == (
+            f"hat-keras export: error: argument {flag}: {name!r}: the model name must be one folder name inside "
+            "OUT (no '/', '\\', '..' or absolute path) (see hat-keras export --help)\n")
+    with pytest.raises(ExportError, match=r"^name: '\.\./\.\./escape': the model name must be one folder name"):
+        export_model(str(path), out, "saved_model", name="../../escape", num_samples=2, log=lambda _: None)
+    assert os.listdir(tmp_path) == ["base"] and os.listdir(tmp_path / "base") == []
+    with pytest.raises(ExportError, match=r"'\.\./escape/1': an export's files must stay inside OUT"):
+        inside(str(out), "../escape/1")
+    assert inside(str(out), os.path.join("hat", "1")) == os.path.join(str(out), "hat", "1")

@@ -1,4 +1,6 @@
 """`hat-keras export MODEL --format F -o OUT`: export a classifier and verify it against the Keras model."""
+import argparse
+
 from hat_keras.cli.common import (CLIError, add_common, add_deprecated, add_label_names, add_output, add_segmentation,
                                   label_names)
 
@@ -36,15 +38,26 @@ def add_parser(sub):
     p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
                    help="web: where the npm package @litertjs/core is installed (default: node_modules here or "
                         "in the hat-keras checkout)")
-    p.add_argument("--model-name", default="hat", help="saved_model: model name (OUT/MODEL_NAME/MODEL_VERSION)")
+    p.add_argument("--model-name", default="hat", type=model_name,
+                   help="saved_model: model name, one folder inside OUT (OUT/MODEL_NAME/MODEL_VERSION)")
     p.add_argument("--model-version", default="1", help="saved_model: integer version")
-    add_deprecated(p, "--name", use="--model-name", dest="model_name")
+    add_deprecated(p, "--name", use="--model-name", dest="model_name", type=model_name)
     add_deprecated(p, "--version", use="--model-version", dest="model_version")
     p.add_argument("--max-abs-diff", type=float, default=None, help="override the max-abs-diff tolerance")
     p.add_argument("--min-agreement", type=float, default=None, help="override the agreement tolerance")
     add_common(p, writes=True, legacy_output="OUT")
     p.set_defaults(func=run, show=show, needs_output=True)
     return p
+
+
+def model_name(value):
+    """--model-name: one folder name (the SavedModel goes to OUT/MODEL_NAME/MODEL_VERSION)."""
+    from hat_keras.exporting.saved_model import check_model_name
+
+    try:
+        return check_model_name(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run(args):

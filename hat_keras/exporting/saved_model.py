@@ -9,6 +9,7 @@ The raw-text signatures use TF-Text ops: load with `import tensorflow_text` (ten
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -182,10 +183,25 @@ def run_saved_model(model_dir, token_ids, padding_mask, texts=None, threads=2, t
             return {k: d[k] for k in d.files}
 
 
+def check_model_name(name):
+    """The model name is one folder inside OUT (`OUT/NAME/VERSION`, the layout TF Serving reads): a path
+    separator, `.`, `..` or an absolute path would put the model elsewhere. Returns the name; ValueError
+    naming it otherwise."""
+    name = str(name)
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or os.path.isabs(name):
+        raise ValueError(f"{name!r}: the model name must be one folder name inside OUT (no '/', '\\', '..' "
+                         "or absolute path)")
+    return name
+
+
 def export_saved_model(source, out_dir, encoder=None, version=1, samples=None, tolerance=None, log=print):
     """TF Serving layout `out_dir/NAME/VERSION/`, verified in a fresh TF process before it is moved into place."""
-    if not str(version).isdigit():
+    if not re.fullmatch(r"[0-9]+", str(version)):
         raise ExportError(f"version={version!r}: TF Serving versions are positive integers")
+    try:
+        check_model_name(source.name)
+    except ValueError as e:
+        raise ExportError(f"name: {e}") from None
     artifact = os.path.join(source.name, str(int(version)))
     tolerance = dict(tolerance or TOLERANCES[None])
 
