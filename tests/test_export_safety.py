@@ -248,3 +248,34 @@ def test_saved_model_name_stays_inside_out(clf, tmp_path, capsys):
     with pytest.raises(ExportError, match=r"'\.\./escape/1': an export's files must stay inside OUT"):
         inside(str(out), "../escape/1")
     assert inside(str(out), os.path.join("hat", "1")) == os.path.join(str(out), "hat", "1")
+
+
+def test_export_counts_and_calibration_refused_at_parsing(tmp_path, capsys):
+    """--num-samples / --num-calibration below 1 and --calibration with a mode that does not calibrate (every
+    one but the integer modes of `hat_keras.exporting.quantize`) are usage errors: exit 2, one line naming the
+    flag and value, before any model is read (MODEL does not even exist)."""
+    from hat_keras.cli import main
+    from hat_keras.exporting.quantize import VARIANTS
+    docs = tmp_path / "docs.txt"
+    docs.write_text("alpha beta\n")
+    base = ["export", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "out"), "--format", "tflite"]
+    prefix = "hat-keras export: error: "
+    cases = [(["--num-samples", "0"], "argument --num-samples: 0: must be at least 1"),
+             (["--num-samples", "-5"], "argument --num-samples: -5: must be at least 1"),
+             (["--num-calibration", "0"], "argument --num-calibration: 0: must be at least 1"),
+             (["--num-samples", "two"], "argument --num-samples: 'two': expected an integer")]
+    modes = ", ".join(VARIANTS + ("int8",))
+    for quantize in ("float16", "dynamic", "float32"):
+        cases.append((["--quantize", quantize, "--calibration", str(docs)],
+                      f"--calibration {docs}: only the integer modes calibrate (--quantize {modes}); "
+                      f"--quantize {quantize} does not use it"))
+    cases.append((["--calibration", str(docs)], f"--calibration {docs}: only the integer modes calibrate "
+                  f"(--quantize {modes}); --format tflite without --quantize does not use it"))
+    for extra, message in cases:
+        with pytest.raises(SystemExit) as e:
+            main(base + extra)
+        assert e.value.code == 2 and capsys.readouterr().err == f"{prefix}{message} (see hat-keras export --help)\n"
+    for quantize in VARIANTS + ("int8",):  # the integer modes take it: the run starts (and stops at MODEL)
+        assert main(base + ["--quantize", quantize, "--calibration", str(docs)]) == 1
+        assert "missing.keras: no such" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["docs.txt"]

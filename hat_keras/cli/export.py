@@ -1,8 +1,8 @@
 """`hat-keras export MODEL --format F -o OUT`: export a classifier and verify it against the Keras model."""
 import argparse
 
-from hat_keras.cli.common import (CLIError, add_common, add_deprecated, add_label_names, add_output, add_segmentation,
-                                  label_names)
+from hat_keras.cli.common import (CLIError, UsageError, add_common, add_deprecated, add_label_names, add_output,
+                                  add_segmentation, label_names, positive_int)
 
 HELP = "export a classifier (keras, saved_model, tflite, onnx, web) and verify it"
 QUANTIZE = ("float32", "float16", "dynamic", "w8a8", "w8a16", "mixed", "int8")
@@ -30,11 +30,12 @@ def add_parser(sub):
     p.add_argument("--samples", default=None,
                    help="documents to verify on: .jsonl or .json (JSON lines, or a JSON array) of objects with "
                         "`text` or of strings; any other file: one document per line")
-    p.add_argument("--num-samples", type=int, default=16)
+    p.add_argument("--num-samples", type=positive_int, default=16, help="documents to verify on (default 16)")
     p.add_argument("--calibration", default=None,
                    help="calibration documents for w8a8/w8a16/mixed (read as --samples; the first "
                         "--num-calibration, in file order)")
-    p.add_argument("--num-calibration", type=int, default=64)
+    p.add_argument("--num-calibration", type=positive_int, default=64,
+                   help="calibration documents (default 64)")
     p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
                    help="web: where the npm package @litertjs/core is installed (default: node_modules here or "
                         "in the hat-keras checkout)")
@@ -58,6 +59,18 @@ def model_name(value):
         return check_model_name(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def validate(args):
+    """Combinations argparse cannot check: only the integer modes calibrate, so --calibration with another
+    mode would be ignored."""
+    from hat_keras.exporting.quantize import VARIANTS
+
+    calibrated = VARIANTS + ("int8",)
+    if args.calibration and args.quantize not in calibrated:
+        mode = f"--quantize {args.quantize}" if args.quantize else f"--format {args.format} without --quantize"
+        raise UsageError(f"--calibration {args.calibration}: only the integer modes calibrate (--quantize "
+                         f"{', '.join(calibrated)}); {mode} does not use it")
 
 
 def run(args):

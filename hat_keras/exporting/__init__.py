@@ -38,6 +38,8 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
     if quantize == "int8":  # the name earlier releases used for full-int8
         log("[export] --quantize int8 is w8a8 (int8 weights and activations)")
         quantize = "w8a8"
+    if int(num_samples) < 1:
+        raise ExportError(f"num_samples={num_samples}: verify on at least one document")
     if sample_texts is not None and not len(sample_texts):
         raise ExportError("no sample texts: give documents to verify on, or none for synthetic ones")
     try:
