@@ -20,19 +20,50 @@ def _softmax(logits):
     return e / e.sum(-1, keepdims=True)
 
 
-def _saved_model_dir(path):
-    """A SavedModel folder, or a TF Serving model root (highest numeric version)."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
+MODEL_FILES = (".keras", ".tflite")
+
+
+def find_model(path):
+    """The model `predict` runs for `path`: a file as given; a folder that is a model as it is (a SavedModel,
+    a TF Serving model root -- its highest version --, or a checkpoint or preset folder with config.json); any
+    other folder only when exactly one finished model lies in it, at any depth. Hidden folders, among them
+    unfinished exports (`.OUT.partial-*`, `hat_keras.staging`), are not searched, and a path inside one is
+    refused. PredictError naming the candidates otherwise."""
+    from hat_keras.staging import is_partial
+
+    if any(is_partial(part) for part in os.path.abspath(path).split(os.sep)):
+        raise PredictError(f"{path}: inside an unfinished export (a .partial folder of an export that is running "
+                           "or was killed), not a finished model")
+    if not os.path.isdir(path):
         return path
-    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb"))]
-    if not versions:
-        subdirs = [os.path.join(path, d) for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))]
-        for sub in subdirs:  # OUT/NAME/VERSION as written by `hat-keras export`
-            found = _saved_model_dir(sub) if os.path.isdir(sub) else None
-            if found:
-                return found
-        return None
-    return os.path.join(path, max(versions, key=int))
+    own = _model_folder(path)
+    if own:
+        return own
+    found = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        model = _model_folder(folder) if folder != path else None
+        if model:
+            found.append(model)
+            subfolders[:] = []
+            continue
+        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(MODEL_FILES)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise PredictError(f"{path}: no model in this folder (a .keras or .tflite file, a SavedModel, or a "
+                           "checkpoint or preset folder with config.json)")
+    names = ", ".join(os.path.relpath(f, path) for f in found)
+    raise PredictError(f"{path}: {len(found)} models in this folder ({names}); pass the one to use")
+
+
+def _model_folder(path):
+    """`path` if it is a SavedModel or a checkpoint / preset folder, the highest version of a TF Serving model
+    root, else None."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")) or os.path.isfile(os.path.join(path, "config.json")):
+        return path
+    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.isfile(os.path.join(path, d, "saved_model.pb"))]
+    return os.path.join(path, max(versions, key=int)) if versions else None
 
 
 class Classifier:
@@ -62,10 +93,11 @@ class Classifier:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise PredictError(f"{path}: no such model file or folder")
+        path = find_model(path)
         if path.endswith(".tflite"):
             return cls._tflite(path)
-        if os.path.isdir(path) and _saved_model_dir(path):
-            return cls._saved_model(_saved_model_dir(path))
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return cls._saved_model(path)
         return cls._keras(path, segmentation)
 
     @classmethod

@@ -28,6 +28,11 @@ def partial_prefix(out):
     return f".{os.path.basename(out)}{PARTIAL}"
 
 
+def is_partial(name):
+    """Whether a folder name is a partial folder (`.OUT.partial-<pid>-<hex>`): an output not (yet) complete."""
+    return name.startswith(".") and PARTIAL in name
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)

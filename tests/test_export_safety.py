@@ -279,3 +279,35 @@ def test_export_counts_and_calibration_refused_at_parsing(tmp_path, capsys):
         assert main(base + ["--quantize", quantize, "--calibration", str(docs)]) == 1
         assert "missing.keras: no such" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["docs.txt"]
+
+
+def test_predict_on_a_folder_takes_its_one_finished_model(clf, tflite_out, saved_over_tflite, tmp_path, capsys):
+    """`predict DIR`: the one finished model in DIR, at any depth; an unfinished export (`.OUT.partial-*`, here
+    with a broken saved_model.pb) never counts and is refused when named; two models are refused, listed."""
+    from hat_keras.cli import main
+    from hat_keras.predict import PredictError, find_model, predict_files
+    path, doc = clf
+    root = tmp_path / "models"
+    shutil.copytree(saved_over_tflite[0], root / "sm")
+    partial = root / f".sm.partial-{os.getpid()}-0a1b2c3d" / "out"
+    shutil.copytree(saved_over_tflite[0], partial)
+    (partial / "hat" / "1" / "saved_model.pb").write_bytes(b"unfinished")
+    assert find_model(str(root)) == str(root / "sm" / "hat" / "1")
+    want = predict_files(str(path), [str(doc)], out=lambda _: None)[0]  # the Keras model itself
+    got = predict_files(str(root), [str(doc)], out=lambda _: None)[0]
+    assert got["label"] == want["label"]
+    for name, p in want["probabilities"].items():
+        assert abs(p - got["probabilities"][name]) <= 2e-6, (want, got)
+    with pytest.raises(PredictError, match=r"inside an unfinished export \(a \.partial folder"):
+        find_model(str(partial / "hat" / "1"))
+
+    os.makedirs(root / "tfl")
+    shutil.copy(tflite_out / "model.tflite", root / "tfl" / "model.tflite")
+    assert find_model(str(root / "tfl")) == str(root / "tfl" / "model.tflite")
+    assert main(["predict", str(root), str(doc)]) == 1
+    assert capsys.readouterr().err == (
+        f"hat-keras predict: error: {root}: 2 models in this folder ({os.path.join('sm', 'hat', '1')}, "
+        f"{os.path.join('tfl', 'model.tflite')}); pass the one to use\n")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PredictError, match=r"empty: no model in this folder \(a \.keras or \.tflite file"):
+        find_model(str(tmp_path / "empty"))
