@@ -90,22 +90,26 @@ class Classifier:
 
     @classmethod
     def load(cls, path, segmentation=None):
+        from hat_keras.tokenization.segmentation import check_segmentation
+
         path = os.fspath(path)
+        if segmentation is not None:
+            check_segmentation(segmentation)
         if not os.path.exists(path):
             raise PredictError(f"{path}: no such model file or folder")
         path = find_model(path)
         if path.endswith(".tflite"):
-            return cls._tflite(path)
+            return cls._tflite(path, segmentation)
         if os.path.isfile(os.path.join(path, "saved_model.pb")):
-            return cls._saved_model(path)
+            return cls._saved_model(path, segmentation)
         return cls._keras(path, segmentation)
 
     @classmethod
-    def _tflite(cls, path):
+    def _tflite(cls, path, segmentation):
         from hat_keras.runtime import TFLiteTextClassifier
 
         try:
-            runner = TFLiteTextClassifier(path)
+            runner = TFLiteTextClassifier(path, segmentation=segmentation)
         except Exception as e:  # a .tflite without the bundled vocabulary/labels
             raise PredictError(f"{path}: not a hat-keras .tflite with bundled vocabulary and labels ({e})") from None
         explain = None
@@ -121,13 +125,21 @@ class Classifier:
         return cls(runner, runner.labels, "tflite", explain)
 
     @classmethod
-    def _saved_model(cls, path):
+    def _saved_model(cls, path, segmentation):
+        """`segmentation` other than the export's is refused: `classify_text` tokenizes in the graph, with the
+        segmentation fixed when it was exported."""
         from hat_keras.runtime import SavedModelTextClassifier
 
         try:
             runner = SavedModelTextClassifier(path)
         except ValueError as e:
             raise PredictError(str(e)) from None
+        if segmentation and segmentation != runner.segmentation:
+            has = f"{runner.segmentation} segmentation" if runner.segmentation else \
+                "the segmentation it was exported with (not recorded in this export)"
+            raise PredictError(f"--segmentation {segmentation}: this SavedModel tokenizes in its graph with {has}; "
+                               f"export it again with --segmentation {segmentation}, or classify with the .keras "
+                               "model or a .tflite export, which tokenize in Python")
         return cls(runner, runner.labels, "saved_model")
 
     @classmethod

@@ -311,3 +311,41 @@ def test_predict_on_a_folder_takes_its_one_finished_model(clf, tflite_out, saved
     (tmp_path / "empty").mkdir()
     with pytest.raises(PredictError, match=r"empty: no model in this folder \(a \.keras or \.tflite file"):
         find_model(str(tmp_path / "empty"))
+
+
+def test_predict_segmentation_is_honoured_or_refused_on_every_runtime(clf, tflite_out, saved_over_tflite, tmp_path,
+                                                                      capsys):
+    """`--segmentation uniform`: the `.tflite` tokenizes in Python and gives the ids and probabilities of the
+    Keras model's own tokenizer in uniform mode; a SavedModel tokenizes in its graph with the export's
+    segmentation (recorded in hat_export.json), so another one is refused, naming both."""
+    import hat_keras
+    from hat_keras.cli import main
+    from hat_keras.predict import PredictError, predict_files
+    from hat_keras.runtime import TFLiteTextClassifier
+    path, doc = clf
+    tokenizer = hat_keras.load(path).preprocessor.tokenizer
+    uniform, sentences = (tokenizer([DOC], segmentation=s)["token_ids"] for s in ("uniform", "sentences"))
+    assert not np.array_equal(uniform, sentences)  # the flag matters for this document
+    tflite = str(tflite_out / "model.tflite")
+    np.testing.assert_array_equal(TFLiteTextClassifier(tflite, segmentation="uniform").encode([DOC])["token_ids"],
+                                  uniform)
+    want = predict_files(str(path), [str(doc)], segmentation="uniform", out=lambda _: None)[0]
+    got = predict_files(tflite, [str(doc)], segmentation="uniform", out=lambda _: None)[0]
+    for name, p in want["probabilities"].items():
+        assert abs(p - got["probabilities"][name]) <= 2e-6, (want, got)
+
+    saved = saved_over_tflite[0] / "hat" / "1"
+    same = predict_files(str(saved), [str(doc)], segmentation="sentences", out=lambda _: None)[0]
+    assert same == predict_files(str(saved), [str(doc)], out=lambda _: None)[0]
+    assert main(["predict", str(saved), str(doc), "--segmentation", "uniform"]) == 1
+    assert capsys.readouterr().err == (
+        "hat-keras predict: error: --segmentation uniform: this SavedModel tokenizes in its graph with sentences "
+        "segmentation; export it again with --segmentation uniform, or classify with the .keras model or a .tflite "
+        "export, which tokenize in Python\n")
+    old = tmp_path / "old"  # an export that did not record its segmentation
+    shutil.copytree(saved, old)
+    geo = json.loads((old / "assets" / "hat_export.json").read_text())
+    del geo["tokenizer"]
+    (old / "assets" / "hat_export.json").write_text(json.dumps(geo))
+    with pytest.raises(PredictError, match=r"with the segmentation it was exported with \(not recorded in this "):
+        predict_files(str(old), [str(doc)], segmentation="sentences", out=lambda _: None)

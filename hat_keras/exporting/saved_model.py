@@ -4,7 +4,8 @@ Signatures:
   serving_default(token_ids, padding_mask: int32 (B, N·K)) -> logits, probabilities (B, C)
   classify_text(text: string (B,)) -> probabilities (B, C), label (B,), label_names (B, C), score (B,)
   tokenize(text: string (B,)) -> token_ids, padding_mask (B, N·K): the in-graph tokenizer on its own
-Assets: config.json (HF config with id2label), labels.txt, vocab.txt, hat_export.json (segment geometry).
+Assets: config.json (HF config with id2label), labels.txt, vocab.txt, hat_export.json (segment geometry, labels
+and the in-graph tokenizer's settings, e.g. its segmentation, under `tokenizer`).
 The raw-text signatures use TF-Text ops: load with `import tensorflow_text` (tensorflow_model_server links them).
 """
 import json
@@ -75,7 +76,7 @@ def write_saved_model(source, directory, encoder=None):
         signatures += list(TEXT_SIGNATURES)
 
     with tempfile.TemporaryDirectory() as assets:
-        files = _asset_files(source, assets)
+        files = _asset_files(source, assets, encoder)
         compat.export_archive_root(archive).hat_assets = {
             os.path.basename(p).replace(".", "_"): tf.saved_model.Asset(p) for p in files}
         compat.drop_duplicate_variable_lists(archive)
@@ -99,14 +100,15 @@ def validate_inputs(token_ids, padding_mask, vocabulary_size):
                                 name="check_padding_mask")]
 
 
-def _asset_files(source, folder):
+def _asset_files(source, folder, encoder=None):
     paths = []
     write_json(os.path.join(folder, "config.json"), source.hf_config())
     paths.append(os.path.join(folder, "config.json"))
     with open(os.path.join(folder, "labels.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(source.labels) + "\n")
     paths.append(os.path.join(folder, "labels.txt"))
-    write_json(os.path.join(folder, "hat_export.json"), {**source.geometry(), "labels": source.labels})
+    write_json(os.path.join(folder, "hat_export.json"), {**source.geometry(), "labels": source.labels,
+                                                          "tokenizer": encoder.settings() if encoder else {}})
     paths.append(os.path.join(folder, "hat_export.json"))
     from hat_keras.exporting.text import tokenizer_files
     for name, data in (tokenizer_files(source.tokenizer_dir) if source.tokenizer_dir else {}).items():
