@@ -66,9 +66,24 @@ def _model_folder(path):
     return os.path.join(path, max(versions, key=int)) if versions else None
 
 
+def _documents(texts):
+    """(list of documents, whether `texts` was one string): a string is one document, as the tokenizer takes
+    it, not a sequence of one-character documents; anything else must be a sequence of strings."""
+    from hat_keras.tokenization.tokenizer import check_text_inputs
+
+    if isinstance(texts, str):
+        return [texts], True
+    texts = list(texts)
+    check_text_inputs(texts, "Classifier")
+    return texts, False
+
+
 class Classifier:
     """`Classifier.load(path)(texts) -> (labels, probabilities)` for any supported artifact.
 
+    `texts`: a list of documents -> (B labels, probabilities (B, C)); one string is one document -> (label,
+    probabilities (C,)), without the batch axis, as `HATTokenizer` does for a string. An empty list gives
+    `([], (0, C))` on every runtime, as the SavedModel's signatures do.
     `explain(texts)` also returns each segment's contribution (`hat_keras.explain`) and text, where the
     artifact can give them (`.keras`/checkpoints, and the web export's `.tflite`)."""
 
@@ -76,17 +91,24 @@ class Classifier:
         self._run, self.labels, self.kind, self._explain = run, list(labels), kind, explain
 
     def __call__(self, texts):
-        probs = np.asarray(self._run(list(texts)), dtype=np.float32)
-        return [self.labels[i] for i in probs.argmax(-1)], probs
+        batch, single = _documents(texts)
+        probs = np.asarray(self._run(batch), dtype=np.float32)
+        labels = [self.labels[i] for i in probs.argmax(-1)]
+        return (labels[0], probs[0]) if single else (labels, probs)
 
     def explain(self, texts):
-        """(labels, probabilities (B, C), contributions (B, N), segment texts: B lists of N strings)."""
+        """(labels, probabilities (B, C), contributions (B, N), segment texts: B lists of N strings); for one
+        string, the same without the batch axis."""
         if self._explain is None:
             raise PredictError(f"--explain needs a .keras file, a checkpoint or the web export's model.tflite "
                                f"(this {self.kind} model has no segment contributions)")
-        probs, contributions, segments = self._explain(list(texts))
-        probs = np.asarray(probs, np.float32)
-        return [self.labels[i] for i in probs.argmax(-1)], probs, np.asarray(contributions, np.float32), segments
+        batch, single = _documents(texts)
+        probs, contributions, segments = self._explain(batch)
+        probs, contributions = np.asarray(probs, np.float32), np.asarray(contributions, np.float32)
+        labels = [self.labels[i] for i in probs.argmax(-1)]
+        if single:
+            return labels[0], probs[0], contributions[0], segments[0]
+        return labels, probs, contributions, segments
 
     @classmethod
     def load(cls, path, segmentation=None):
@@ -115,6 +137,9 @@ class Classifier:
         explain = None
         if "segment_contributions" in runner.info.get("outputs", []):
             def explain(texts):
+                if not texts:
+                    return (np.zeros((0, len(runner.labels)), np.float32),
+                            np.zeros((0, runner.info["max_segments"]), np.float32), [])
                 enc = runner.encode(texts)
                 outs = [runner.runner(token_ids=enc["token_ids"][i:i + 1], padding_mask=enc["padding_mask"][i:i + 1])
                         for i in range(len(texts))]
@@ -167,6 +192,9 @@ class Classifier:
 
         def explain(texts):
             from hat_keras.explain import classify_with_contributions
+            if not texts:
+                return (np.zeros((0, model.num_classes), np.float32),
+                        np.zeros((0, model.backbone.max_segments), np.float32), [])
             x = pre(texts)
             logits, contributions = classify_with_contributions(model, x)
             return (activate(np.asarray(logits)), np.asarray(contributions),

@@ -108,7 +108,9 @@ class TFLiteTextClassifier:
         return {k: np.asarray(v, np.int32) for k, v in out.items()}
 
     def __call__(self, texts):
-        """Probabilities (B, C), one document at a time as on a phone."""
+        """Probabilities (B, C), one document at a time as on a phone; (0, C) for no documents."""
+        if not len(texts):
+            return np.zeros((0, len(self.labels)), np.float32)
         enc = self.encode(texts)
         logits = np.concatenate([self.runner(token_ids=enc["token_ids"][i:i + 1],
                                              padding_mask=enc["padding_mask"][i:i + 1])["logits"]
@@ -143,7 +145,7 @@ class SavedModelTextClassifier:
         self.segmentation = (info.get("tokenizer") or {}).get("segmentation")
 
     def __call__(self, texts):
-        return self._fn(text=self._tf.constant(list(texts)))["probabilities"].numpy()
+        return self._fn(text=self._tf.constant(list(texts), self._tf.string))["probabilities"].numpy()
 
 
 def onnx_session(path, threads=2):

@@ -349,3 +349,33 @@ def test_predict_segmentation_is_honoured_or_refused_on_every_runtime(clf, tflit
     (old / "assets" / "hat_export.json").write_text(json.dumps(geo))
     with pytest.raises(PredictError, match=r"with the segmentation it was exported with \(not recorded in this "):
         predict_files(str(old), [str(doc)], segmentation="sentences", out=lambda _: None)
+
+
+def test_classifier_takes_one_string_as_one_document_and_empty_batches(clf, tflite_out, saved_over_tflite):
+    """On every runtime: a string is one document (label, probabilities (C,)) equal to the first row of the
+    batch it starts; `[]` gives `([], (0, C))` as the SavedModel signatures do, and so do the runtime clients
+    and the Keras model's `predict`; a None among the texts is refused with its position."""
+    import hat_keras
+    from hat_keras.predict import Classifier
+    from hat_keras.runtime import SavedModelTextClassifier, TFLiteTextClassifier
+    path, _ = clf
+    tflite, saved = str(tflite_out / "model.tflite"), str(saved_over_tflite[0] / "hat" / "1")
+    for model in (str(path), tflite, saved):
+        c = Classifier.load(model)
+        labels, probs = c([DOC, "alpha beta"])
+        label, p = c(DOC)
+        assert len(labels) == 2 and probs.shape == (2, 2), model
+        assert label == labels[0] and p.shape == (2,) and np.abs(p - probs[0]).max() <= 2e-6, model
+        none, empty = c([])
+        assert none == [] and empty.shape == (0, 2) and empty.dtype == np.float32, model
+        with pytest.raises(TypeError, match=r"^Classifier takes a string or \(lists of\) strings, got NoneType None "
+                                            r"at inputs\[1\]$"):
+            c(["alpha", None])
+    c = Classifier.load(path)
+    label, p, contributions, segments = c.explain(DOC)
+    batch = c.explain([DOC])
+    assert label == batch[0][0] and np.array_equal(contributions, batch[2][0]) and segments == batch[3][0]
+    none, empty, no_contributions, no_segments = c.explain([])
+    assert (none, no_segments) == ([], []) and empty.shape == (0, 2) and no_contributions.shape == (0, 4)
+    assert hat_keras.load(path).predict([], verbose=0).shape == (0, 2)
+    assert TFLiteTextClassifier(tflite)([]).shape == SavedModelTextClassifier(saved)([]).shape == (0, 2)
