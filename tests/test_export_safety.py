@@ -379,3 +379,62 @@ def test_classifier_takes_one_string_as_one_document_and_empty_batches(clf, tfli
     assert (none, no_segments) == ([], []) and empty.shape == (0, 2) and no_contributions.shape == (0, 4)
     assert hat_keras.load(path).predict([], verbose=0).shape == (0, 2)
     assert TFLiteTextClassifier(tflite)([]).shape == SavedModelTextClassifier(saved)([]).shape == (0, 2)
+
+
+def _under_jax(code):
+    """Run `code` in a fresh Python on the Keras JAX backend; its last stdout line, as JSON (and its stderr)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.path.dirname(HERE) + os.pathsep + HERE}
+    proc = subprocess.run([sys.executable, "-c", "import keras\nassert keras.config.backend() == 'jax'\n" + code],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def _same_probabilities(reference, tflite, doc):
+    from hat_keras.predict import predict_files
+    want = predict_files(str(reference), [str(doc)], out=lambda _: None)[0]
+    got = predict_files(str(tflite), [str(doc)], out=lambda _: None)[0]
+    assert got["label"] == want["label"]
+    for name, p in want["probabilities"].items():
+        assert abs(p - got["probabilities"][name]) <= 2e-6, (want, got)
+
+
+def test_export_under_jax_runs_in_a_tensorflow_process(clf, tmp_path):
+    """`hat-keras export` under KERAS_BACKEND=jax writes a verified `.tflite` (converted in a TensorFlow
+    process) whose probabilities are the TensorFlow-backend Keras model's; nothing else is left."""
+    pytest.importorskip("jax")
+    path, doc = clf
+    result, _ = _under_jax(f"""
+import json
+from hat_keras.cli import main
+rc = main(["export", {str(path)!r}, "-o", {str(tmp_path / "cli")!r}, "--format", "tflite", "--num-samples", "2",
+           "--quiet"])
+print(json.dumps({{"rc": rc}}))
+""")
+    assert result == {"rc": 0}
+    assert sorted(os.listdir(tmp_path)) == ["cli"]  # no partial folders left
+    assert sorted(os.listdir(tmp_path / "cli")) == ["export_report.json", "model.tflite"]
+    _same_probabilities(path, tmp_path / "cli" / "model.tflite", doc)
+
+
+@pytest.mark.slow
+def test_export_of_a_jax_model_object_and_its_errors(clf, tmp_path):
+    """`export_model` on a model loaded in a JAX process (saved as .keras for the TensorFlow process) gives the
+    same `.tflite` as from TensorFlow; an error there is the command's one-line error, exit status 1."""
+    pytest.importorskip("jax")
+    path, doc = clf
+    result, stderr = _under_jax(f"""
+import json, hat_keras
+from hat_keras.cli import main
+from hat_keras.exporting import export_model
+report = export_model(hat_keras.load({str(path)!r}), {str(tmp_path / "lib")!r}, "tflite", num_samples=2,
+                      log=lambda _: None)
+failed = main(["export", {str(path)!r}, "-o", {str(tmp_path / "bad")!r}, "--format", "onnx", "--label-names",
+               "a,b,c", "--quiet"])
+print(json.dumps({{"passed": report["passed"], "artifact": report["artifact_path"], "failed": failed}}))
+""")
+    assert result == {"passed": True, "artifact": str(tmp_path / "lib" / "model.tflite"), "failed": 1}
+    assert stderr.strip().splitlines()[-1] == "hat-keras export: error: 3 labels given for a model with 2 classes"
+    assert sorted(os.listdir(tmp_path)) == ["lib"]
+    _same_probabilities(path, tmp_path / "lib" / "model.tflite", doc)

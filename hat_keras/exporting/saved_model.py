@@ -20,6 +20,7 @@ import numpy as np
 from hat_keras import compat
 from hat_keras.exporting.source import ExportError, write_json
 from hat_keras.exporting.verify import TOLERANCES, verified_export
+from hat_keras.staging import EXIT_WITH_PARENT
 
 TEXT_SIGNATURES = ("classify_text", "tokenize")
 
@@ -120,18 +121,9 @@ def _asset_files(source, folder, encoder=None):
 
 # A fresh interpreter that imports only tensorflow and tensorflow_text, as tensorflow_model_server does.
 # It exits as soon as its parent is gone (a killed export must not leave it running).
-_RUNNER = r"""
-import os, sys, threading, time, json
+_RUNNER = EXIT_WITH_PARENT + r"""
+import os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_parent = os.getppid()
-
-def _exit_with_parent():
-    while True:
-        time.sleep(0.2)
-        if os.getppid() != _parent:
-            os._exit(3)
-
-threading.Thread(target=_exit_with_parent, daemon=True).start()
 import numpy as np
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[4]))
