@@ -64,7 +64,7 @@ def load(path, task=None, **overrides):
             raise TypeError(f"{path}: a preset folder takes no overrides ({sorted(overrides)})")
         task_file = os.path.join(path, "task.json")
         if task == "backbone" or not os.path.isfile(task_file):
-            return keras_hub.models.Backbone.from_preset(path)
+            return _checked(keras_hub.models.Backbone.from_preset(path), path)
         with open(task_file, encoding="utf-8") as f:
             name = json.load(f).get("registered_name")
         task_cls = keras.saving.get_registered_object(name)  # keras-hub only loads through the task's class
@@ -78,7 +78,14 @@ def load(path, task=None, **overrides):
 
 
 def _checked(model, path):
-    """A saved task whose tokenizer has more ids than its embedding table is refused at load time."""
+    """Only HAT models pass: a `.keras` file or preset holding another Keras model (a `Sequential`, keras-hub's
+    `BertBackbone`) is refused, naming its class, instead of failing later in whatever reads `.backbone`.
+    A saved task whose tokenizer has more ids than its embedding table is refused at load time."""
+    from hat_keras.models import HATBackbone, HATTask
+
+    if not isinstance(model, (HATBackbone, HATTask)):
+        raise ModelNotFound(f"{path}: holds a {type(model).__name__} ({type(model).__module__}), not a HAT model "
+                            "(HATBackbone or a HAT task such as HATTextClassifier)")
     tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
     backbone = getattr(model, "backbone", None)
     if tokenizer is not None and backbone is not None and hasattr(backbone, "vocabulary_size"):

@@ -20,24 +20,70 @@ def _softmax(logits):
     return e / e.sum(-1, keepdims=True)
 
 
-def _saved_model_dir(path):
-    """A SavedModel folder, or a TF Serving model root (highest numeric version)."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
+MODEL_FILES = (".keras", ".tflite")
+
+
+def find_model(path):
+    """The model `predict` runs for `path`: a file as given; a folder that is a model as it is (a SavedModel,
+    a TF Serving model root -- its highest version --, or a checkpoint or preset folder with config.json); any
+    other folder only when exactly one finished model lies in it, at any depth. Hidden folders, among them
+    unfinished exports (`.OUT.partial-*`, `hat_keras.staging`), are not searched, and a path inside one is
+    refused. PredictError naming the candidates otherwise."""
+    from hat_keras.staging import is_partial
+
+    if any(is_partial(part) for part in os.path.abspath(path).split(os.sep)):
+        raise PredictError(f"{path}: inside an unfinished export (a .partial folder of an export that is running "
+                           "or was killed), not a finished model")
+    if not os.path.isdir(path):
         return path
-    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.exists(os.path.join(path, d, "saved_model.pb"))]
-    if not versions:
-        subdirs = [os.path.join(path, d) for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))]
-        for sub in subdirs:  # OUT/NAME/VERSION as written by `hat-keras export`
-            found = _saved_model_dir(sub) if os.path.isdir(sub) else None
-            if found:
-                return found
-        return None
-    return os.path.join(path, max(versions, key=int))
+    own = _model_folder(path)
+    if own:
+        return own
+    found = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        model = _model_folder(folder) if folder != path else None
+        if model:
+            found.append(model)
+            subfolders[:] = []
+            continue
+        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(MODEL_FILES)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise PredictError(f"{path}: no model in this folder (a .keras or .tflite file, a SavedModel, or a "
+                           "checkpoint or preset folder with config.json)")
+    names = ", ".join(os.path.relpath(f, path) for f in found)
+    raise PredictError(f"{path}: {len(found)} models in this folder ({names}); pass the one to use")
+
+
+def _model_folder(path):
+    """`path` if it is a SavedModel or a checkpoint / preset folder, the highest version of a TF Serving model
+    root, else None."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")) or os.path.isfile(os.path.join(path, "config.json")):
+        return path
+    versions = [d for d in os.listdir(path) if d.isdigit() and os.path.isfile(os.path.join(path, d, "saved_model.pb"))]
+    return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+def _documents(texts):
+    """(list of documents, whether `texts` was one string): a string is one document, as the tokenizer takes
+    it, not a sequence of one-character documents; anything else must be a sequence of strings."""
+    from hat_keras.tokenization.tokenizer import check_text_inputs
+
+    if isinstance(texts, str):
+        return [texts], True
+    texts = list(texts)
+    check_text_inputs(texts, "Classifier")
+    return texts, False
 
 
 class Classifier:
     """`Classifier.load(path)(texts) -> (labels, probabilities)` for any supported artifact.
 
+    `texts`: a list of documents -> (B labels, probabilities (B, C)); one string is one document -> (label,
+    probabilities (C,)), without the batch axis, as `HATTokenizer` does for a string. An empty list gives
+    `([], (0, C))` on every runtime, as the SavedModel's signatures do.
     `explain(texts)` also returns each segment's contribution (`hat_keras.explain`) and text, where the
     artifact can give them (`.keras`/checkpoints, and the web export's `.tflite`)."""
 
@@ -45,40 +91,55 @@ class Classifier:
         self._run, self.labels, self.kind, self._explain = run, list(labels), kind, explain
 
     def __call__(self, texts):
-        probs = np.asarray(self._run(list(texts)), dtype=np.float32)
-        return [self.labels[i] for i in probs.argmax(-1)], probs
+        batch, single = _documents(texts)
+        probs = np.asarray(self._run(batch), dtype=np.float32)
+        labels = [self.labels[i] for i in probs.argmax(-1)]
+        return (labels[0], probs[0]) if single else (labels, probs)
 
     def explain(self, texts):
-        """(labels, probabilities (B, C), contributions (B, N), segment texts: B lists of N strings)."""
+        """(labels, probabilities (B, C), contributions (B, N), segment texts: B lists of N strings); for one
+        string, the same without the batch axis."""
         if self._explain is None:
             raise PredictError(f"--explain needs a .keras file, a checkpoint or the web export's model.tflite "
                                f"(this {self.kind} model has no segment contributions)")
-        probs, contributions, segments = self._explain(list(texts))
-        probs = np.asarray(probs, np.float32)
-        return [self.labels[i] for i in probs.argmax(-1)], probs, np.asarray(contributions, np.float32), segments
+        batch, single = _documents(texts)
+        probs, contributions, segments = self._explain(batch)
+        probs, contributions = np.asarray(probs, np.float32), np.asarray(contributions, np.float32)
+        labels = [self.labels[i] for i in probs.argmax(-1)]
+        if single:
+            return labels[0], probs[0], contributions[0], segments[0]
+        return labels, probs, contributions, segments
 
     @classmethod
     def load(cls, path, segmentation=None):
+        from hat_keras.tokenization.segmentation import check_segmentation
+
         path = os.fspath(path)
+        if segmentation is not None:
+            check_segmentation(segmentation)
         if not os.path.exists(path):
             raise PredictError(f"{path}: no such model file or folder")
+        path = find_model(path)
         if path.endswith(".tflite"):
-            return cls._tflite(path)
-        if os.path.isdir(path) and _saved_model_dir(path):
-            return cls._saved_model(_saved_model_dir(path))
+            return cls._tflite(path, segmentation)
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return cls._saved_model(path, segmentation)
         return cls._keras(path, segmentation)
 
     @classmethod
-    def _tflite(cls, path):
+    def _tflite(cls, path, segmentation):
         from hat_keras.runtime import TFLiteTextClassifier
 
         try:
-            runner = TFLiteTextClassifier(path)
+            runner = TFLiteTextClassifier(path, segmentation=segmentation)
         except Exception as e:  # a .tflite without the bundled vocabulary/labels
             raise PredictError(f"{path}: not a hat-keras .tflite with bundled vocabulary and labels ({e})") from None
         explain = None
         if "segment_contributions" in runner.info.get("outputs", []):
             def explain(texts):
+                if not texts:
+                    return (np.zeros((0, len(runner.labels)), np.float32),
+                            np.zeros((0, runner.info["max_segments"]), np.float32), [])
                 enc = runner.encode(texts)
                 outs = [runner.runner(token_ids=enc["token_ids"][i:i + 1], padding_mask=enc["padding_mask"][i:i + 1])
                         for i in range(len(texts))]
@@ -89,13 +150,21 @@ class Classifier:
         return cls(runner, runner.labels, "tflite", explain)
 
     @classmethod
-    def _saved_model(cls, path):
+    def _saved_model(cls, path, segmentation):
+        """`segmentation` other than the export's is refused: `classify_text` tokenizes in the graph, with the
+        segmentation fixed when it was exported."""
         from hat_keras.runtime import SavedModelTextClassifier
 
         try:
             runner = SavedModelTextClassifier(path)
         except ValueError as e:
             raise PredictError(str(e)) from None
+        if segmentation and segmentation != runner.segmentation:
+            has = f"{runner.segmentation} segmentation" if runner.segmentation else \
+                "the segmentation it was exported with (not recorded in this export)"
+            raise PredictError(f"--segmentation {segmentation}: this SavedModel tokenizes in its graph with {has}; "
+                               f"export it again with --segmentation {segmentation}, or classify with the .keras "
+                               "model or a .tflite export, which tokenize in Python")
         return cls(runner, runner.labels, "saved_model")
 
     @classmethod
@@ -123,6 +192,9 @@ class Classifier:
 
         def explain(texts):
             from hat_keras.explain import classify_with_contributions
+            if not texts:
+                return (np.zeros((0, model.num_classes), np.float32),
+                        np.zeros((0, model.backbone.max_segments), np.float32), [])
             x = pre(texts)
             logits, contributions = classify_with_contributions(model, x)
             return (activate(np.asarray(logits)), np.asarray(contributions),

@@ -5,6 +5,7 @@ They live apart from the exporters because they are what *uses* an export: `hat-
 verification step of each exporter, the benchmarks and the examples all run models through them, and none
 of them needs the converters. Each runtime is imported only when its client is built.
 """
+import json
 import os
 import tempfile
 
@@ -83,14 +84,17 @@ class LiteRTRunner:
 
 
 class TFLiteTextClassifier:
-    """Host-side use of an exported `.tflite`: its bundled vocabulary -> the same ids as `classify_text`."""
+    """Host-side use of an exported `.tflite`: its bundled vocabulary -> the same ids as `classify_text`.
 
-    def __init__(self, path, threads=2):
+    The tokenizer runs here, in Python, so `segmentation` may differ from the export's (its default)."""
+
+    def __init__(self, path, threads=2, segmentation=None):
         from hat_keras.exporting import metadata
         from hat_keras.tokenization import HATTokenizer
+        from hat_keras.tokenization.segmentation import check_segmentation
         self.info, files = metadata.read_metadata(path)
         self.labels = self.info["labels"]
-        self.segmentation = self.info["tokenizer"]["segmentation"]
+        self.segmentation = check_segmentation(segmentation or self.info["tokenizer"]["segmentation"])
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in files.items():
                 with open(os.path.join(tmp, name), "wb") as f:
@@ -104,7 +108,9 @@ class TFLiteTextClassifier:
         return {k: np.asarray(v, np.int32) for k, v in out.items()}
 
     def __call__(self, texts):
-        """Probabilities (B, C), one document at a time as on a phone."""
+        """Probabilities (B, C), one document at a time as on a phone; (0, C) for no documents."""
+        if not len(texts):
+            return np.zeros((0, len(self.labels)), np.float32)
         enc = self.encode(texts)
         logits = np.concatenate([self.runner(token_ids=enc["token_ids"][i:i + 1],
                                              padding_mask=enc["padding_mask"][i:i + 1])["logits"]
@@ -116,8 +122,9 @@ class TFLiteTextClassifier:
 class SavedModelTextClassifier:
     """A SavedModel's `classify_text` signature (in-graph tokenization): texts -> probabilities (B, C).
 
-    `labels` are the class names the signature returns. Raises ValueError for a SavedModel exported without
-    a tokenizer (no `classify_text`; its `serving_default` takes token ids)."""
+    `labels` are the class names the signature returns; `segmentation` is the one its graph tokenizes with
+    (from the assets' hat_export.json; None for exports that did not record it). Raises ValueError for a
+    SavedModel exported without a tokenizer (no `classify_text`; its `serving_default` takes token ids)."""
 
     def __init__(self, path):
         import tensorflow as tf
@@ -130,9 +137,15 @@ class SavedModelTextClassifier:
         self._loaded, self._fn, self._tf = loaded, loaded.signatures["classify_text"], tf
         names = self._fn(text=tf.constant([""]))["label_names"].numpy()[0]
         self.labels = [n.decode() for n in names]
+        assets = os.path.join(path, "assets", "hat_export.json")
+        info = {}
+        if os.path.isfile(assets):
+            with open(assets, encoding="utf-8") as f:
+                info = json.load(f)
+        self.segmentation = (info.get("tokenizer") or {}).get("segmentation")
 
     def __call__(self, texts):
-        return self._fn(text=self._tf.constant(list(texts)))["probabilities"].numpy()
+        return self._fn(text=self._tf.constant(list(texts), self._tf.string))["probabilities"].numpy()
 
 
 def onnx_session(path, threads=2):

@@ -18,6 +18,22 @@ import tempfile
 
 PARTIAL = ".partial-"
 TMP_VARS = ("TMPDIR", "TEMP", "TMP")
+# Python source a child process (`python -c`) runs first: it exits as soon as its parent is gone, so a killed
+# command leaves no process behind (and the next run cleans the partial folders).
+EXIT_WITH_PARENT = r"""
+import os as _os, threading as _threading, time as _time
+_parent = _os.getppid()
+
+
+def _exit_with_parent():
+    while True:
+        _time.sleep(0.2)
+        if _os.getppid() != _parent:
+            _os._exit(3)
+
+
+_threading.Thread(target=_exit_with_parent, daemon=True).start()
+"""
 
 
 class OutputExists(FileExistsError):
@@ -26,6 +42,11 @@ class OutputExists(FileExistsError):
 
 def partial_prefix(out):
     return f".{os.path.basename(out)}{PARTIAL}"
+
+
+def is_partial(name):
+    """Whether a folder name is a partial folder (`.OUT.partial-<pid>-<hex>`): an output not (yet) complete."""
+    return name.startswith(".") and PARTIAL in name
 
 
 def _alive(pid):

@@ -124,10 +124,15 @@ def test_invalid_json_and_fake_keras_name_the_file(tiny, tmp_path, capsys):
         assert f"{fake}: exists but is not a `.keras` archive (not a zip file)" in err, (argv, err)
 
 
-def test_tokenizer_refuses_dicts_and_numbers(tiny):
+def test_tokenizer_refuses_dicts_numbers_and_none(tiny):
     tok = hat_keras.HATTokenizer.from_pretrained(tiny)
     with pytest.raises(TypeError, match=r"takes a string or \(lists of\) strings, got a dict \(keys \['text'\]\)"):
         tok({"text": "alpha"})
-    with pytest.raises(TypeError, match="got int 3"):
+    with pytest.raises(TypeError, match=r"got int 3 at inputs\[1\]$"):
         tok(["alpha", 3])
+    for bad, message in ((None, "got NoneType None$"), (["alpha", None], r"got NoneType None at inputs\[1\]$"),
+                         ([["alpha", "beta"], ["gamma", None]], r"got NoneType None at inputs\[1\]\[1\]$"),
+                         (np.array(["alpha", None], dtype=object), r"got NoneType None at inputs\[1\]$")):
+        with pytest.raises(TypeError, match=r"HATTokenizer takes a string or \(lists of\) strings, " + message):
+            tok(bad)
     np.testing.assert_array_equal(tok(["alpha"])["token_ids"], tok("alpha")["token_ids"][None])

@@ -75,3 +75,31 @@ def test_from_pretrained_is_a_deprecated_alias_of_load(saved):
     with pytest.warns(DeprecationWarning, match="hat_keras.load"):
         model = hat_keras.from_pretrained(root / "hf", task="backbone")
     assert isinstance(model, hat_keras.HATBackbone)
+
+
+def test_other_keras_models_are_refused_naming_their_class(tmp_path, capsys):
+    """A `.keras` file or preset holding a plain `Sequential` or keras-hub's `BertBackbone` is no HAT model:
+    `hat_keras.load` names the class and the path, and info / predict / export say the same in one line."""
+    import keras
+    import keras_hub
+    from hat_keras.cli import main
+
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    seq.save(tmp_path / "seq.keras")
+    bert = keras_hub.models.BertBackbone(vocabulary_size=16, num_layers=1, num_heads=1, hidden_dim=4,
+                                         intermediate_dim=8, max_sequence_length=8)
+    bert.save(tmp_path / "bert.keras")
+    bert.save_to_preset(str(tmp_path / "bert_preset"))
+    (tmp_path / "doc.txt").write_text("alpha beta")
+    for path, cls in ((tmp_path / "seq.keras", type(seq)), (tmp_path / "bert.keras", type(bert)),
+                      (tmp_path / "bert_preset", type(bert))):
+        message = (f"{path}: holds a {cls.__name__} ({cls.__module__}), not a HAT model (HATBackbone or a HAT task "
+                   "such as HATTextClassifier)")
+        with pytest.raises(ModelNotFound) as e:
+            hat_keras.load(path)
+        assert str(e.value) == message
+        for argv in (["info", str(path)], ["predict", str(path), str(tmp_path / "doc.txt")],
+                     ["export", str(path), "-o", str(tmp_path / "out"), "--format", "keras"]):
+            assert main(argv) == 1, argv
+            assert capsys.readouterr().err.strip().splitlines()[-1] == f"hat-keras {argv[0]}: error: {message}"
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 every tensor the recipe copies must equal the flat model's tensor exactly."""
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -124,3 +125,21 @@ def test_mlm_head_and_positions_from_tiny_flat_models(tmp_path, kind):
     bias = flat["cls.predictions.bias"] if kind == "bert" else flat["lm_head.bias"]
     np.testing.assert_array_equal(hat["lm_head.bias"], bias)
     assert model.load_report.initialized == []
+
+
+def test_warm_start_files_follow_the_umask(tmp_path):
+    """`hat-keras warm-start` writes every file, model.safetensors included, with the mode a plain `open`
+    gives under the same umask (safetensors alone would make it owner-only)."""
+    from hat_keras.cli import main
+    folder, _ = _tiny_flat(tmp_path, "bert")
+    old = os.umask(0o027)
+    try:
+        (tmp_path / "reference").write_text("x")
+        assert main(["warm-start", folder, "-o", str(tmp_path / "hat"), "--layout", "SD|D|S", "--max-segments", "3",
+                     "--segment-length", "16", "--quiet"]) == 0
+    finally:
+        os.umask(old)
+    want = stat.S_IMODE(os.stat(tmp_path / "reference").st_mode)
+    assert want == 0o640
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "hat").iterdir()}
+    assert "model.safetensors" in modes and modes == {name: want for name in modes}

@@ -42,7 +42,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for command in COMMANDS:
         p = command.add_parser(sub)
-        p.set_defaults(subparser=p)
+        p.set_defaults(subparser=p, validate=getattr(command, "validate", None))
     return parser
 
 
@@ -71,8 +71,8 @@ def parse(parser, argv):
     if extra:
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        if args.command == "train":
-            train.validate(args)
+        if getattr(args, "validate", None):  # a command's checks of argument combinations
+            args.validate(args)
         if getattr(args, "needs_output", False) and not args.output:
             raise UsageError("the following arguments are required: -o/--output")
     except UsageError as e:

@@ -1,6 +1,8 @@
 """`hat-keras export MODEL --format F -o OUT`: export a classifier and verify it against the Keras model."""
-from hat_keras.cli.common import (CLIError, add_common, add_deprecated, add_label_names, add_output, add_segmentation,
-                                  label_names)
+import argparse
+
+from hat_keras.cli.common import (CLIError, UsageError, add_common, add_deprecated, add_label_names, add_output,
+                                  add_segmentation, label_names, positive_int)
 
 HELP = "export a classifier (keras, saved_model, tflite, onnx, web) and verify it"
 QUANTIZE = ("float32", "float16", "dynamic", "w8a8", "w8a16", "mixed", "int8")
@@ -25,24 +27,50 @@ def add_parser(sub):
     add_label_names(p, "class names in id order (default: config id2label)")
     add_deprecated(p, "--labels", use="--label-names", dest="label_names", type=label_names)
     add_segmentation(p, "how raw text is cut into segments (default: the tokenizer's)")
-    p.add_argument("--samples", default=None, help="documents to verify on (.jsonl with `text`, or .txt)")
-    p.add_argument("--num-samples", type=int, default=16)
+    p.add_argument("--samples", default=None,
+                   help="documents to verify on: .jsonl or .json (JSON lines, or a JSON array) of objects with "
+                        "`text` or of strings; any other file: one document per line")
+    p.add_argument("--num-samples", type=positive_int, default=16, help="documents to verify on (default 16)")
     p.add_argument("--calibration", default=None,
-                   help="calibration documents for w8a8/w8a16/mixed (.jsonl with `text`, or .txt; the first "
+                   help="calibration documents for w8a8/w8a16/mixed (read as --samples; the first "
                         "--num-calibration, in file order)")
-    p.add_argument("--num-calibration", type=int, default=64)
+    p.add_argument("--num-calibration", type=positive_int, default=64,
+                   help="calibration documents (default 64)")
     p.add_argument("--litertjs", default=None, metavar="NODE_MODULES",
                    help="web: where the npm package @litertjs/core is installed (default: node_modules here or "
                         "in the hat-keras checkout)")
-    p.add_argument("--model-name", default="hat", help="saved_model: model name (OUT/MODEL_NAME/MODEL_VERSION)")
+    p.add_argument("--model-name", default="hat", type=model_name,
+                   help="saved_model: model name, one folder inside OUT (OUT/MODEL_NAME/MODEL_VERSION)")
     p.add_argument("--model-version", default="1", help="saved_model: integer version")
-    add_deprecated(p, "--name", use="--model-name", dest="model_name")
+    add_deprecated(p, "--name", use="--model-name", dest="model_name", type=model_name)
     add_deprecated(p, "--version", use="--model-version", dest="model_version")
     p.add_argument("--max-abs-diff", type=float, default=None, help="override the max-abs-diff tolerance")
     p.add_argument("--min-agreement", type=float, default=None, help="override the agreement tolerance")
     add_common(p, writes=True, legacy_output="OUT")
     p.set_defaults(func=run, show=show, needs_output=True)
     return p
+
+
+def model_name(value):
+    """--model-name: one folder name (the SavedModel goes to OUT/MODEL_NAME/MODEL_VERSION)."""
+    from hat_keras.exporting.saved_model import check_model_name
+
+    try:
+        return check_model_name(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def validate(args):
+    """Combinations argparse cannot check: only the integer modes calibrate, so --calibration with another
+    mode would be ignored."""
+    from hat_keras.exporting.quantize import VARIANTS
+
+    calibrated = VARIANTS + ("int8",)
+    if args.calibration and args.quantize not in calibrated:
+        mode = f"--quantize {args.quantize}" if args.quantize else f"--format {args.format} without --quantize"
+        raise UsageError(f"--calibration {args.calibration}: only the integer modes calibrate (--quantize "
+                         f"{', '.join(calibrated)}); {mode} does not use it")
 
 
 def run(args):

@@ -125,13 +125,23 @@ def _read_torch(path):
     return {k: v.detach().cpu().numpy() for k, v in state.items()}
 
 
+def _umask():
+    """The process umask (reading it means setting it: set to a common value for that instant)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_safetensors(state, path, metadata=None):
-    """Write atomically (temp file, then rename) so a failure leaves nothing half-written."""
+    """Write atomically (temp file, then rename) so a failure leaves nothing half-written. safetensors
+    creates its file owner-only (0600, a private temp file renamed); it gets the mode any other new file
+    gets (0666 less the umask), like the config.json beside it."""
     from safetensors.numpy import save_file
 
     tmp = path + ".tmp"
     try:
         save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, tmp, metadata=metadata or {"format": "pt"})
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

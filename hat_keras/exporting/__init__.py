@@ -24,6 +24,8 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
     (nothing written) when the artifact disagrees with the Keras model beyond `tolerance`. An existing
     `out_dir` is refused unless `overwrite`; then it is replaced whole, in one rename, once the new export
     has passed. All temporary files live in `.OUT.partial-*` beside it (see `hat_keras.staging`).
+    Under another Keras backend (JAX), every format but `keras` is exported in a TensorFlow process
+    (`hat_keras.exporting.backend`).
     """
     from hat_keras.staging import OutputExists, Staging
     if format not in FORMATS:
@@ -38,6 +40,8 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
     if quantize == "int8":  # the name earlier releases used for full-int8
         log("[export] --quantize int8 is w8a8 (int8 weights and activations)")
         quantize = "w8a8"
+    if int(num_samples) < 1:
+        raise ExportError(f"num_samples={num_samples}: verify on at least one document")
     if sample_texts is not None and not len(sample_texts):
         raise ExportError("no sample texts: give documents to verify on, or none for synthetic ones")
     try:
@@ -48,6 +52,12 @@ def export_model(model, out_dir, format, quantize=None, *, labels=None, tokenize
         log(f"[export] removed {len(staging.removed_stale)} unfinished export(s) of killed runs beside "
             f"{staging.out}")
     with staging:
+        from hat_keras.exporting.backend import export_under_tensorflow, needs_tensorflow
+        if needs_tensorflow(format):  # e.g. a model trained under Keras-JAX
+            return export_under_tensorflow(staging, model, dict(
+                format=format, quantize=quantize, labels=labels, tokenizer=tokenizer, name=name, version=version,
+                sample_texts=sample_texts, calibration_texts=calibration_texts, num_samples=num_samples,
+                tolerance=tolerance, segmentation=segmentation, litertjs=litertjs, overwrite=overwrite), log)
         return _export(staging, model, format, quantize, labels, tokenizer, name, version, sample_texts,
                        calibration_texts, num_samples, tolerance, segmentation, litertjs, log)
 

@@ -4,11 +4,13 @@ Signatures:
   serving_default(token_ids, padding_mask: int32 (B, N·K)) -> logits, probabilities (B, C)
   classify_text(text: string (B,)) -> probabilities (B, C), label (B,), label_names (B, C), score (B,)
   tokenize(text: string (B,)) -> token_ids, padding_mask (B, N·K): the in-graph tokenizer on its own
-Assets: config.json (HF config with id2label), labels.txt, vocab.txt, hat_export.json (segment geometry).
+Assets: config.json (HF config with id2label), labels.txt, vocab.txt, hat_export.json (segment geometry, labels
+and the in-graph tokenizer's settings, e.g. its segmentation, under `tokenizer`).
 The raw-text signatures use TF-Text ops: load with `import tensorflow_text` (tensorflow_model_server links them).
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ import numpy as np
 from hat_keras import compat
 from hat_keras.exporting.source import ExportError, write_json
 from hat_keras.exporting.verify import TOLERANCES, verified_export
+from hat_keras.staging import EXIT_WITH_PARENT
 
 TEXT_SIGNATURES = ("classify_text", "tokenize")
 
@@ -74,7 +77,7 @@ def write_saved_model(source, directory, encoder=None):
         signatures += list(TEXT_SIGNATURES)
 
     with tempfile.TemporaryDirectory() as assets:
-        files = _asset_files(source, assets)
+        files = _asset_files(source, assets, encoder)
         compat.export_archive_root(archive).hat_assets = {
             os.path.basename(p).replace(".", "_"): tf.saved_model.Asset(p) for p in files}
         compat.drop_duplicate_variable_lists(archive)
@@ -98,14 +101,15 @@ def validate_inputs(token_ids, padding_mask, vocabulary_size):
                                 name="check_padding_mask")]
 
 
-def _asset_files(source, folder):
+def _asset_files(source, folder, encoder=None):
     paths = []
     write_json(os.path.join(folder, "config.json"), source.hf_config())
     paths.append(os.path.join(folder, "config.json"))
     with open(os.path.join(folder, "labels.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(source.labels) + "\n")
     paths.append(os.path.join(folder, "labels.txt"))
-    write_json(os.path.join(folder, "hat_export.json"), {**source.geometry(), "labels": source.labels})
+    write_json(os.path.join(folder, "hat_export.json"), {**source.geometry(), "labels": source.labels,
+                                                          "tokenizer": encoder.settings() if encoder else {}})
     paths.append(os.path.join(folder, "hat_export.json"))
     from hat_keras.exporting.text import tokenizer_files
     for name, data in (tokenizer_files(source.tokenizer_dir) if source.tokenizer_dir else {}).items():
@@ -117,18 +121,9 @@ def _asset_files(source, folder):
 
 # A fresh interpreter that imports only tensorflow and tensorflow_text, as tensorflow_model_server does.
 # It exits as soon as its parent is gone (a killed export must not leave it running).
-_RUNNER = r"""
-import os, sys, threading, time, json
+_RUNNER = EXIT_WITH_PARENT + r"""
+import os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_parent = os.getppid()
-
-def _exit_with_parent():
-    while True:
-        time.sleep(0.2)
-        if os.getppid() != _parent:
-            os._exit(3)
-
-threading.Thread(target=_exit_with_parent, daemon=True).start()
 import numpy as np
 import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[4]))
@@ -182,10 +177,25 @@ def run_saved_model(model_dir, token_ids, padding_mask, texts=None, threads=2, t
             return {k: d[k] for k in d.files}
 
 
+def check_model_name(name):
+    """The model name is one folder inside OUT (`OUT/NAME/VERSION`, the layout TF Serving reads): a path
+    separator, `.`, `..` or an absolute path would put the model elsewhere. Returns the name; ValueError
+    naming it otherwise."""
+    name = str(name)
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or os.path.isabs(name):
+        raise ValueError(f"{name!r}: the model name must be one folder name inside OUT (no '/', '\\', '..' "
+                         "or absolute path)")
+    return name
+
+
 def export_saved_model(source, out_dir, encoder=None, version=1, samples=None, tolerance=None, log=print):
     """TF Serving layout `out_dir/NAME/VERSION/`, verified in a fresh TF process before it is moved into place."""
-    if not str(version).isdigit():
+    if not re.fullmatch(r"[0-9]+", str(version)):
         raise ExportError(f"version={version!r}: TF Serving versions are positive integers")
+    try:
+        check_model_name(source.name)
+    except ValueError as e:
+        raise ExportError(f"name: {e}") from None
     artifact = os.path.join(source.name, str(int(version)))
     tolerance = dict(tolerance or TOLERANCES[None])
 

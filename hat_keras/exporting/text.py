@@ -69,28 +69,29 @@ class TextEncoder:
 
 
 def read_texts(path, limit=None, field="text"):
-    """Texts (and labels when present) from a .jsonl (field `text`) or a .txt (one document per line).
-    Errors name the file and line; a file without any document is an error, not an empty list."""
+    """Texts (and labels when present) of the documents in `path`, in file order:
+    - `.jsonl`: JSON lines, each an object with a `text` field (or a string);
+    - `.json`: a JSON array of such objects or strings, or JSON lines as in `.jsonl`;
+    - anything else: plain text, one document per line.
+    Errors name the file and line (JSON lines) or array index (`docs.json[3]`), with the JSON parser's whole
+    message; a file without any document is an error, not an empty list."""
     texts, labels = [], []
     try:
         with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if path.endswith(".jsonl"):
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-                    if not isinstance(row, dict) or field not in row:
-                        raise ValueError(f"{path}:{n}: no `{field}` field")
-                    if not isinstance(row[field], str):
-                        raise ValueError(f"{path}:{n}: `{field}` must be a string, got {type(row[field]).__name__}")
+            for where, row in _rows(path, f):
+                if isinstance(row, dict) and field in row and isinstance(row[field], str):
                     texts.append(row[field])
                     labels.append(row.get("label"))
-                else:
-                    texts.append(line.rstrip("\n"))
+                elif isinstance(row, str):
+                    texts.append(row)
                     labels.append(None)
+                elif isinstance(row, dict) and field in row:
+                    raise ValueError(f"{where}: `{field}` must be a string, got {type(row[field]).__name__}")
+                elif isinstance(row, dict):
+                    raise ValueError(f"{where}: no `{field}` field")
+                else:
+                    raise ValueError(f"{where}: expected an object with `{field}` or a string, got "
+                                     f"{type(row).__name__}")
                 if limit and len(texts) >= limit:
                     break
     except UnicodeDecodeError as e:
@@ -98,3 +99,32 @@ def read_texts(path, limit=None, field="text"):
     if not texts:
         raise ValueError(f"{path}: no documents (empty file)")
     return texts, labels
+
+
+def _rows(path, f):
+    """(where, row) per document of the open file `path`: a plain-text line as a string, or the parsed JSON
+    value of a line (`where`: `path:line`) or of an array element (`path[i]`)."""
+    json_lines = path.endswith(".jsonl")
+    if not json_lines and not path.endswith(".json"):
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                yield f"{path}:{n}", line.rstrip("\n")
+        return
+    hint = "" if json_lines else "; a .json file holds a JSON array or JSON lines"
+    for n, line in enumerate(f, 1):
+        if not line.strip():
+            continue
+        if not json_lines and line.lstrip().startswith("["):  # the array starts here: parse the rest whole
+            try:
+                rows = json.loads("\n" * (n - 1) + line + f.read())  # blank lines first: the error's line is the file's
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: not valid JSON ({e})") from None
+            for i, row in enumerate(rows):
+                yield f"{path}[{i}]", row
+            return
+        json_lines = True  # the first document is a line: every line is one
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n}: not valid JSON ({e}){hint}") from None
+        yield f"{path}:{n}", row

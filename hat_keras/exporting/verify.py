@@ -120,6 +120,15 @@ def path_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
+def inside(root, relative):
+    """`root/relative`, or ExportError when that path would leave `root` (an absolute path or `..`): every
+    file of an export stays inside OUT."""
+    path = os.path.normpath(os.path.join(root, relative))
+    if os.path.isabs(relative) or os.path.commonpath([os.path.normpath(root), path]) != os.path.normpath(root):
+        raise ExportError(f"{relative!r}: an export's files must stay inside OUT")
+    return path
+
+
 def verified_export(out_dir, artifact, write, run, source, samples, tolerance, fmt, quantize=None, log=print,
                     extra=None, files=()):
     """Write into the staging folder beside OUT, run, compare, then put it in place of OUT in one rename
@@ -140,7 +149,7 @@ def verified_export(out_dir, artifact, write, run, source, samples, tolerance, f
         t0 = time.perf_counter()
         written = write(tmp) or {}
         export_seconds = time.perf_counter() - t0
-        tmp_artifact = os.path.join(tmp, artifact)
+        tmp_artifact = inside(tmp, artifact)
         if not os.path.exists(tmp_artifact):
             raise ExportError(f"{fmt}: the converter produced no {artifact}")
         log(f"[export] verifying {artifact} on {len(samples)} {samples.kind} documents ...")

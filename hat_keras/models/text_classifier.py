@@ -1,5 +1,6 @@
 """HATTextClassifier: document classification (spec §3.2), single-/multi-label or regression."""
 import keras
+import numpy as np
 from keras_hub.models import TextClassifier
 
 from hat_keras.models.weight_map import dense_ports, pooler_ports
@@ -58,6 +59,13 @@ class HATTextClassifier(HATTask, TextClassifier):
         logits = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
+    def predict(self, x, *args, **kwargs):
+        """Keras' `predict`; a batch of no documents gives logits of shape (0, num_classes), as the exported
+        SavedModel's signatures do (Keras' own fails on a dataset without a batch)."""
+        if _empty_batch(x):
+            return np.zeros((0, self.num_classes), np.float32)
+        return super().predict(x, *args, **kwargs)
+
     @classmethod
     def from_hat_config(cls, config, backbone, state=None, pooling=None, label_names=None, **kwargs):
         return cls(backbone, config.num_labels, pooling=pooling or default_pooling(state, "max"),
@@ -114,3 +122,15 @@ def default_pooling(state, fallback):
     if state is not None and any(k.startswith("pooler.attentive_pooling.") for k in state):
         return "attentive"
     return fallback
+
+
+def _empty_batch(x):
+    """Whether `x` (a list of texts, an array, a dict of model inputs) holds zero examples."""
+    if isinstance(x, dict):
+        return bool(x) and all(_empty_batch(v) for v in x.values())
+    if isinstance(x, (str, bytes)):
+        return False
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return len(shape) > 0 and shape[0] == 0
+    return isinstance(x, (list, tuple)) and len(x) == 0

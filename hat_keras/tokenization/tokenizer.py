@@ -102,24 +102,29 @@ def _word_tokenizer(vocabulary, merges, lowercase):
 
 def check_text_inputs(inputs, who):
     """Python inputs must be strings, or (nested) lists of strings: iterating a dict would tokenize its
-    keys (`tok({"text": "a"})` -> "text"), and numbers are no text."""
-    def bad(x, depth):
+    keys (`tok({"text": "a"})` -> "text"), and numbers or None are no text. The error names the type and,
+    inside lists, the position (`inputs[1]`)."""
+    def first_bad(x, depth, where):
+        """(position, value) of the first input that is not text, or None when all are."""
         if isinstance(x, (str, bytes)):
             return None
         if isinstance(x, np.ndarray) and x.dtype.kind in "USO":
             x = x.tolist()
         if isinstance(x, (list, tuple)) and depth < 3:
-            return next((b for b in (bad(y, depth + 1) for y in x) if b is not None), None)
-        return x
+            return next((b for b in (first_bad(y, depth + 1, f"{where}[{i}]") for i, y in enumerate(x))
+                         if b is not None), None)
+        return where, x
 
     if hasattr(inputs, "dtype") and not isinstance(inputs, np.ndarray):
         return  # tensors: their dtype is checked by the graph
-    found = bad(inputs, 0)
+    found = first_bad(inputs, 0, "inputs")
     if found is not None:
-        what = f"a dict (keys {sorted(map(str, found))[:5]})" if isinstance(found, dict) else \
-            f"{type(found).__name__} {found!r:.40}"
+        where, value = found
+        what = f"a dict (keys {sorted(map(str, value))[:5]})" if isinstance(value, dict) else \
+            f"{type(value).__name__} {value!r:.40}"
         raise TypeError(f"{who} takes a string or (lists of) strings, got {what}"
-                        + ("; pass the text itself, e.g. x['text']" if isinstance(found, dict) else ""))
+                        + (f" at {where}" if where != "inputs" else "")
+                        + ("; pass the text itself, e.g. x['text']" if isinstance(value, dict) else ""))
 
 
 def vocabulary_file(folder):
