@@ -1,4 +1,5 @@
 """Readers and tf.data pipelines: formats, labels, clear errors, static shapes, seeds, skip and shards."""
+import json
 
 import numpy as np
 import pytest
@@ -57,9 +58,13 @@ def test_errors_name_file_and_field(tmp_path):
     path.write_text('{"text": "x"}\n')
     with pytest.raises(hd.DataError, match=r"bad.jsonl:1: no label field 'label'"):
         hd.read_examples(path, label_field="label")
-    path.write_text('{"text": "x", "label": 1}\n{oops\n')
-    with pytest.raises(hd.DataError, match=r"bad.jsonl:2: not valid JSON"):
+    path.write_text('{"text": "x", "label": 1}\n{"text": "a\tb"}\n')
+    with pytest.raises(hd.DataError) as e:
         hd.read_examples(path, label_field="label")
+    try:
+        json.loads('{"text": "a\tb"}')
+    except json.JSONDecodeError as parser:  # the reason in full, where it is in the line included
+        assert str(e.value) == f"{path}:2: not valid JSON ({parser})"
     with pytest.raises(hd.DataError, match="no such file"):
         hd.read_examples(tmp_path / "missing.jsonl")
     with pytest.raises(hd.DataError, match="unknown format"):

@@ -96,7 +96,7 @@ def _read_jsonl(path, text_field, label_fields):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            raise DataError(f"{path}:{n}: not valid JSON ({e})") from None
         rows.append((obj, f"{path}:{n}"))
     return rows
 
