@@ -77,4 +77,4 @@ def test_out_of_range_train_flags_are_usage_errors(capsys, flag, value, why):
     with pytest.raises(SystemExit) as e:
         _parse(["train", "text_classifier", "m", "--train", "a.jsonl", "-o", "o", flag, value])
     assert e.value.code == 2
-    assert f"error: argument {flag}: '{value}': {why} (see" in capsys.readouterr().err.splitlines()[-1]
+    assert f"error: argument {flag}: {value}: {why} (see" in capsys.readouterr().err.splitlines()[-1]

@@ -87,25 +87,14 @@ def label_names(value):
     return names
 
 
-def positive_int(value):
-    """An integer >= 1 (batch sizes, step counts): argparse then names the flag in its one-line error."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
-    return number
-
-
 def positive_float(value):
     """A finite float > 0 (learning rates, epochs)."""
     try:
         number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
     if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r}: must be a number greater than 0")
+        raise argparse.ArgumentTypeError(f"{value}: must be a number greater than 0")
     return number
 
 
@@ -114,9 +103,9 @@ def unit_interval(value):
     try:
         number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
     if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{value}: must be between 0 and 1")
     return number
 
 
