@@ -64,17 +64,6 @@ def add_output(p, help, default=None, legacy=()):
         add_deprecated(p, old, use="--output", dest="output", metavar="OUT")
 
 
-def positive_int(value):
-    """An integer flag that counts something (documents, steps): 1 or more."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: must be at least 1")
-    return n
-
-
 def label_names(value):
     """--label-names: "a,b,c", or a file with one name per line."""
     if os.path.isfile(value):
@@ -137,6 +126,11 @@ def add_segmentation(p, help="how documents are cut into segments (default: the 
 
 def add_pooling(p, help, default=None):
     p.add_argument("--pooling", choices=POOLINGS, default=default, help=help)
+
+
+def add_compact(p, help):
+    """--compact: heads pool over real segments only (`HATBackbone(compact=True)`, config.json `"compact": true`)."""
+    p.add_argument("--compact", action="store_true", help=help)
 
 
 def require_output(args):
