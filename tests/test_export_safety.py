@@ -260,10 +260,10 @@ def test_export_counts_and_calibration_refused_at_parsing(tmp_path, capsys):
     docs.write_text("alpha beta\n")
     base = ["export", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "out"), "--format", "tflite"]
     prefix = "hat-keras export: error: "
-    cases = [(["--num-samples", "0"], "argument --num-samples: 0: must be at least 1"),
-             (["--num-samples", "-5"], "argument --num-samples: -5: must be at least 1"),
-             (["--num-calibration", "0"], "argument --num-calibration: 0: must be at least 1"),
-             (["--num-samples", "two"], "argument --num-samples: 'two': expected an integer")]
+    cases = [(["--num-samples", "0"], "argument --num-samples: '0': must be at least 1"),
+             (["--num-samples", "-5"], "argument --num-samples: '-5': must be at least 1"),
+             (["--num-calibration", "0"], "argument --num-calibration: '0': must be at least 1"),
+             (["--num-samples", "two"], "argument --num-samples: 'two' is not an integer")]
     modes = ", ".join(VARIANTS + ("int8",))
     for quantize in ("float16", "dynamic", "float32"):
         cases.append((["--quantize", quantize, "--calibration", str(docs)],
