@@ -381,6 +381,23 @@ def test_classifier_takes_one_string_as_one_document_and_empty_batches(clf, tfli
     assert TFLiteTextClassifier(tflite)([]).shape == SavedModelTextClassifier(saved)([]).shape == (0, 2)
 
 
+def test_long_documents_read_alike_on_every_runtime(clf, tflite_out, saved_over_tflite):
+    """The counts and `long="windows"` go through each runtime's own ids: the `.tflite` (host tokenizer) and
+    the SavedModel (its `tokenize` signature, windows from the tokenizer in its assets) read a document longer
+    than the model as the Keras model does and give its window probabilities."""
+    from hat_keras.predict import Classifier
+    path, _ = clf
+    keras_windows = Classifier.load(path, long="windows")
+    reading, probs = keras_windows.read(DOC), keras_windows(DOC)[1]
+    truncated = Classifier.load(path).read(DOC)
+    assert reading.windows >= 2 and reading.tokens == reading.document_tokens == truncated.document_tokens
+    assert truncated.windows == 1 and truncated.tokens < truncated.document_tokens
+    for model in (str(tflite_out / "model.tflite"), str(saved_over_tflite[0] / "hat" / "1")):
+        windows = Classifier.load(model, long="windows")
+        assert windows.read(DOC) == reading and Classifier.load(model).read(DOC) == truncated, model
+        np.testing.assert_allclose(windows(DOC)[1], probs, atol=2e-6, err_msg=model)
+
+
 def _under_jax(code):
     """Run `code` in a fresh Python on the Keras JAX backend; its last stdout line, as JSON (and its stderr)."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
