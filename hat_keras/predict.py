@@ -444,7 +444,9 @@ def predict_files(model_path, files, as_json=False, segmentation=None, out=print
     """Classify text files. Files that are not text get one error line each (`err`); without `skip_bad`
     nothing is classified then and PredictError is raised, with it the other files are classified.
 
-    Each row says what was read of its document (`"read"`: a `Reading`)."""
+    Each row says what was read of its document (`"read"`: a `Reading`). With --explain, a compact model's
+    rows list its real segments only (padding cannot contribute there); other models' list every segment,
+    padding included, since it enters their pooling."""
     import sys
     err = err or (lambda msg: print(msg, file=sys.stderr))
     check_long(long)
@@ -482,6 +484,8 @@ def predict_files(model_path, files, as_json=False, segmentation=None, out=print
         if explain:
             shown = [{"window": i // N + 1, "segment": i % N + 1, "contribution": round(float(c), 6), "text": t}
                      for i, (c, t) in enumerate(zip(contributions[d], segments[d]))]
+            if clf.compact:  # real segments come first, in every window up to the last real one
+                shown = shown[:reading.segments]
             if long == "truncate":
                 shown = [{k: v for k, v in seg.items() if k != "window"} for seg in shown]
             row["segments"] = shown

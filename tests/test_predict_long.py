@@ -80,8 +80,8 @@ def test_windows_are_the_token_weighted_mean_of_the_parts_classified_alone(class
 
 
 def test_predict_cli_reports_what_was_read(model_path, classifier, tmp_path, capsys):
-    """`predict`: the counts in text and --json; `--long windows` classifies the whole text; a bad --long value
-    is a usage error."""
+    """`predict`: the counts in text and --json; `--long windows` classifies the whole text; --explain on a
+    compact model lists real segments only, window by window; a bad --long value is a usage error."""
     from hat_keras.cli import main
 
     text, parts = _document("uniform", WINDOW + WINDOW // 2)
@@ -100,7 +100,52 @@ def test_predict_cli_reports_what_was_read(model_path, classifier, tmp_path, cap
     shown = [float(kv.split("=")[1]) for kv in line.split("\t")[2].split("  ")]
     np.testing.assert_allclose(shown, expected, atol=1e-4)
 
+    assert main(["predict", str(model_path), str(doc), "--segmentation", "uniform", "--long", "windows",
+                 "--explain", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert [(s["window"], s["segment"]) for s in row["segments"]] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 1), (2, 2)]
+    assert all(s["text"] for s in row["segments"])  # no padding segment shown for a compact model
+    assert abs(sum(s["contribution"] for s in row["segments"]) - 1) < 1e-5
+    window_share = sum(s["contribution"] for s in row["segments"] if s["window"] == 2)
+    assert abs(window_share - 30 / 90) < 1e-5  # each window's contributions scaled by its share of the tokens
+
+    assert main(["predict", str(model_path), str(short), "--explain"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split("\t")[0] for ln in lines[1:]] == ["  segment 1", "  segment 2"]  # real segments only
+
     with pytest.raises(SystemExit) as e:
         main(["predict", str(model_path), str(doc), "--long", "all"])
     assert e.value.code == 2
     assert "argument --long: invalid choice: 'all' (choose from 'truncate', 'windows')" in capsys.readouterr().err
+
+
+def test_explain_lists_a_compact_models_real_segments_only(model_path, tmp_path, capsys):
+    """--explain: a compact model's rows are its real segments (its padding cannot contribute), with the
+    contributions of the whole padded input; the same weights in the default mode list every segment, padding
+    included, since padding enters their pooling."""
+    import hat_keras
+    from hat_keras.cli import main
+    from hat_keras.explain import classify_with_contributions
+    from hat_keras.inference import make_compact
+
+    model = hat_keras.load(model_path)
+    default_path = tmp_path / "default.keras"
+    make_compact(model, False).save(default_path)
+    text = " ".join(_words(20, 5))  # 2 of 4 segments
+    (tmp_path / "short.txt").write_text(text)
+    reference = np.asarray(classify_with_contributions(model, model.preprocessor.tokenizer([text],
+                                                                                           segmentation="uniform"))[1])
+    rows = {}
+    for name, path in (("compact", model_path), ("default", default_path)):
+        assert main(["predict", str(path), str(tmp_path / "short.txt"), "--segmentation", "uniform", "--explain",
+                     "--json"]) == 0
+        rows[name] = json.loads(capsys.readouterr().out)["predictions"][0]
+    compact, default = rows["compact"]["segments"], rows["default"]["segments"]
+    assert [s["segment"] for s in compact] == [1, 2] and all(s["text"] for s in compact)
+    np.testing.assert_allclose([s["contribution"] for s in compact], reference[0, :2], atol=1e-5)
+    np.testing.assert_allclose(reference[0, 2:], 0, atol=1e-7)  # what is left out contributes nothing
+    assert [s["segment"] for s in default] == [1, 2, 3, 4] and [s["text"] for s in default][2:] == ["", ""]
+    assert abs(sum(s["contribution"] for s in default) - 1) < 1e-5
+    assert main(["predict", str(default_path), str(tmp_path / "short.txt"), "--segmentation", "uniform",
+                 "--explain"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("\t(padding)")

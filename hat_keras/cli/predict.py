@@ -20,7 +20,7 @@ def add_parser(sub):
                         "weighted by their tokens (windows)")
     p.add_argument("--explain", action="store_true",
                    help="also each segment's contribution to the decision (max pooling: share of pooled features; "
-                        "attentive: attention weight) and its text")
+                        "attentive: attention weight) and its text; compact models: real segments only")
     p.add_argument("--encoding", default=None,
                    help="text encoding of the files (default: from a byte-order mark, else UTF-8)")
     p.add_argument("--skip-bad", action="store_true",
