@@ -159,12 +159,14 @@ class Reader:
         """One document as consecutive, non-overlapping windows of max_segments segments: (W, N·K) ids and mask.
 
         The text is segmented once, as the tokenizer segments it for a model with room for all of it (capacity
-        doubled until a segment is left empty, so nothing was cut), and the segments are cut every N. So each
+        N·2^j, doubled until a segment is left empty, so nothing was cut), and the segments are cut every N. So each
         window holds the tokenizer's own segments of its part of the text, no segment is split between windows
         or read twice, and the first window is exactly what truncation reads. (Tokenizing each window's text on
         its own would need the segments' character offsets to cut the text, and gives the same segments.)"""
         N, K = self.max_segments, self.segment_length
-        n = N
+        n, tokens = N, int(self.document_tokens([text])[0])
+        while (n - 1) * (K - 1) < tokens:  # a first guess from the token count: uniform needs no retry
+            n *= 2
         while True:
             enc = self.tokenizer([text], segmentation=self.segmentation, max_segments=n)
             used = int(read_counts(enc["padding_mask"], K)[0][0])
