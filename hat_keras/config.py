@@ -145,7 +145,14 @@ class HATConfig:
             type_vocab_size=self.type_vocab_size, pad_token_id=self.pad_token_id,
             layer_norm_epsilon=self.layer_norm_eps, dropout=self.hidden_dropout_prob,
             attention_dropout=self.attention_probs_dropout_prob, hidden_act=self.hidden_act,
+            compact=self.compact,
         )
+
+    @property
+    def compact(self):
+        """`"compact": true` in config.json: heads pool over real segments only (`HATBackbone(compact=True)`).
+        Absent in the released checkpoints, which keep upstream's pooling over padded segments too."""
+        return bool(self._values.get("compact", False))
 
     # ---- validation ---------------------------------------------------------------------------------
     def validate(self):
@@ -188,6 +195,8 @@ class HATConfig:
         if v.get("position_embedding_type", "absolute") != "absolute":
             raise HATConfigError(f"config field 'position_embedding_type'={v['position_embedding_type']!r}: only "
                                  "'absolute' is supported (no released HAT uses another)")
+        if not isinstance(v.get("compact", False), bool):
+            raise HATConfigError(f"config field 'compact' must be true or false, got {v['compact']!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             if not 0.0 <= float(v[name]) < 1.0:
                 raise HATConfigError(f"config field {name!r} must be in [0, 1), got {v[name]}")
@@ -241,5 +250,7 @@ class HATConfig:
             layer_norm_eps=kw["layer_norm_epsilon"], hidden_dropout_prob=kw["dropout"],
             attention_probs_dropout_prob=kw["attention_dropout"], hidden_act=kw.get("hidden_act", "gelu"),
         )
+        if kw.get("compact"):
+            fields["compact"] = True
         fields.update(extra)
         return cls(**fields)

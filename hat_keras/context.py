@@ -66,6 +66,9 @@ def rebuild(model, fill="tile", **backbone_overrides):
 
         fields = config.to_dict()
         fields["max_sentences"] = new_backbone.max_segments  # config.json keeps upstream names
+        fields.pop("compact", None)
+        if new_backbone.compact:
+            fields["compact"] = True
         fields["model_max_length"] = max(int(fields.get("model_max_length") or 0), new_backbone.max_sequence_length)
         new.hat_config = HATConfig(**fields)
     return new

@@ -58,8 +58,9 @@ def label_ids(labels, names=None):
 
 def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=None, layout=DEFAULT_LAYOUT,
         max_segments=4, train_docs=640, test_docs=96, epochs=1, batch_size=8, learning_rate=5e-5, seed=0,
-        label_names=None, text_field="text", label_field="label", progress=True):
-    """The quickstart job (what `hat-keras quickstart` runs); `progress=False`: no progress bars."""
+        label_names=None, text_field="text", label_field="label", progress=True, compact=False):
+    """The quickstart job (what `hat-keras quickstart` runs); `progress=False`: no progress bars.
+    `compact=True`: the classifier pools over real segments only (warm start and fine-tuning alike)."""
     import keras
     import tensorflow as tf
     from tqdm import tqdm
@@ -86,17 +87,18 @@ def run(out_dir="quickstart_out", checkpoint=None, train_file=None, test_file=No
     # --- model --------------------------------------------------------------------------------------
     if checkpoint is None:
         base = os.path.join(out_dir, "hat-minilm")
-        _log(f"warm-starting a HAT ({layout}, {max_segments} x 128 tokens) from the pretrained MiniLM BERT")
+        _log(f"warm-starting a{' compact' if compact else ''} HAT ({layout}, {max_segments} x 128 tokens) from the "
+             "pretrained MiniLM BERT")
         warm_start(minilm_dir(), layout, output_dir=base, max_segments=max_segments, segment_length=128,
-                   new_head=True)  # its MLM head is replaced by the classifier trained below
+                   new_head=True, compact=compact)  # its MLM head is replaced by the classifier trained below
         checkpoint = base
     model = load(checkpoint, task="text_classifier", num_labels=len(label_names),
-                 new_head=True)  # trained below
+                 new_head=True, compact=True if compact else None)  # trained below
     if model.preprocessor is None:
         raise ValueError(f"{checkpoint}: no tokenizer files (vocab.txt) beside the checkpoint")
     model.label_names = label_names
     _log(f"model: {model.backbone.layout}, {model.count_params():,} parameters; "
-         f"segmentation '{model.preprocessor.segmentation}'")
+         f"segmentation '{model.preprocessor.segmentation}'" + ("; compact" if model.backbone.compact else ""))
 
     # --- fine-tune ----------------------------------------------------------------------------------
     steps = max(1, len(train) // batch_size) * epochs

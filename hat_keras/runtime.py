@@ -111,10 +111,13 @@ class TFLiteTextClassifier:
         """Probabilities (B, C), one document at a time as on a phone; (0, C) for no documents."""
         if not len(texts):
             return np.zeros((0, len(self.labels)), np.float32)
-        enc = self.encode(texts)
-        logits = np.concatenate([self.runner(token_ids=enc["token_ids"][i:i + 1],
-                                             padding_mask=enc["padding_mask"][i:i + 1])["logits"]
-                                 for i in range(len(texts))])
+        return self.probabilities(self.encode(texts))
+
+    def probabilities(self, encoded):
+        """Probabilities (B, C) of token ids already segmented (`encode`'s, or windows of a longer text)."""
+        logits = np.concatenate([self.runner(token_ids=np.asarray(encoded["token_ids"][i:i + 1], np.int32),
+                                             padding_mask=np.asarray(encoded["padding_mask"][i:i + 1], np.int32)
+                                             )["logits"] for i in range(len(encoded["token_ids"]))])
         e = np.exp(logits - logits.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
 
@@ -143,9 +146,33 @@ class SavedModelTextClassifier:
             with open(assets, encoding="utf-8") as f:
                 info = json.load(f)
         self.segmentation = (info.get("tokenizer") or {}).get("segmentation")
+        self.info, self._assets, self._host = info, os.path.dirname(assets), None
 
     def __call__(self, texts):
         return self._fn(text=self._tf.constant(list(texts), self._tf.string))["probabilities"].numpy()
+
+    def encode(self, texts):
+        """The ids the graph classifies (its `tokenize` signature): what `classify_text` reads of each text."""
+        out = self._loaded.signatures["tokenize"](text=self._tf.constant(list(texts), self._tf.string))
+        return {k: out[k].numpy() for k in ("token_ids", "padding_mask")}
+
+    def probabilities(self, encoded):
+        """Probabilities (B, C) of token ids (`serving_default`), e.g. windows of a text longer than the model."""
+        tf = self._tf
+        out = self._loaded.signatures["serving_default"](
+            token_ids=tf.constant(np.asarray(encoded["token_ids"], np.int32)),
+            padding_mask=tf.constant(np.asarray(encoded["padding_mask"], np.int32)))
+        return out["probabilities"].numpy()
+
+    def host_tokenizer(self):
+        """The HATTokenizer rebuilt from the assets (the same ids as `tokenize`, in Python, for any
+        max_segments); None when the export did not record its segmentation."""
+        if self._host is None and self.segmentation:
+            from hat_keras.tokenization import HATTokenizer
+            self._host = HATTokenizer.from_pretrained(self._assets, max_segments=self.info["max_segments"],
+                                                      segment_length=self.info["segment_length"],
+                                                      segmentation=self.segmentation)
+        return self._host
 
 
 def onnx_session(path, threads=2):

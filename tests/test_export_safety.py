@@ -260,10 +260,10 @@ def test_export_counts_and_calibration_refused_at_parsing(tmp_path, capsys):
     docs.write_text("alpha beta\n")
     base = ["export", str(tmp_path / "missing.keras"), "-o", str(tmp_path / "out"), "--format", "tflite"]
     prefix = "hat-keras export: error: "
-    cases = [(["--num-samples", "0"], "argument --num-samples: 0: must be at least 1"),
-             (["--num-samples", "-5"], "argument --num-samples: -5: must be at least 1"),
-             (["--num-calibration", "0"], "argument --num-calibration: 0: must be at least 1"),
-             (["--num-samples", "two"], "argument --num-samples: 'two': expected an integer")]
+    cases = [(["--num-samples", "0"], "argument --num-samples: '0': must be at least 1"),
+             (["--num-samples", "-5"], "argument --num-samples: '-5': must be at least 1"),
+             (["--num-calibration", "0"], "argument --num-calibration: '0': must be at least 1"),
+             (["--num-samples", "two"], "argument --num-samples: 'two' is not an integer")]
     modes = ", ".join(VARIANTS + ("int8",))
     for quantize in ("float16", "dynamic", "float32"):
         cases.append((["--quantize", quantize, "--calibration", str(docs)],
@@ -379,6 +379,23 @@ def test_classifier_takes_one_string_as_one_document_and_empty_batches(clf, tfli
     assert (none, no_segments) == ([], []) and empty.shape == (0, 2) and no_contributions.shape == (0, 4)
     assert hat_keras.load(path).predict([], verbose=0).shape == (0, 2)
     assert TFLiteTextClassifier(tflite)([]).shape == SavedModelTextClassifier(saved)([]).shape == (0, 2)
+
+
+def test_long_documents_read_alike_on_every_runtime(clf, tflite_out, saved_over_tflite):
+    """The counts and `long="windows"` go through each runtime's own ids: the `.tflite` (host tokenizer) and
+    the SavedModel (its `tokenize` signature, windows from the tokenizer in its assets) read a document longer
+    than the model as the Keras model does and give its window probabilities."""
+    from hat_keras.predict import Classifier
+    path, _ = clf
+    keras_windows = Classifier.load(path, long="windows")
+    reading, probs = keras_windows.read(DOC), keras_windows(DOC)[1]
+    truncated = Classifier.load(path).read(DOC)
+    assert reading.windows >= 2 and reading.tokens == reading.document_tokens == truncated.document_tokens
+    assert truncated.windows == 1 and truncated.tokens < truncated.document_tokens
+    for model in (str(tflite_out / "model.tflite"), str(saved_over_tflite[0] / "hat" / "1")):
+        windows = Classifier.load(model, long="windows")
+        assert windows.read(DOC) == reading and Classifier.load(model).read(DOC) == truncated, model
+        np.testing.assert_allclose(windows(DOC)[1], probs, atol=2e-6, err_msg=model)
 
 
 def _under_jax(code):

@@ -14,7 +14,7 @@ def quickstart(tmp_path_factory):
     from hat_keras.quickstart import run
 
     out = tmp_path_factory.mktemp("quickstart")
-    result = run(out_dir=str(out), max_segments=1, train_docs=8, test_docs=4, batch_size=4)
+    result = run(out_dir=str(out), max_segments=1, train_docs=8, test_docs=4, batch_size=4, compact=True)
     return out, result
 
 
@@ -26,6 +26,10 @@ def test_quickstart_exports_verified_artifacts(quickstart):
     assert tfl["prediction_agreement"] >= 0.99 and sm["max_abs_diff"] <= 1e-4
     assert sm["in_graph_ids_match_host_tokenizer"] is True
     assert (out / "classifier" / "config.json").exists() and (out / "classifier.keras").exists()
+    # --compact reaches the warm start, the fine-tuned classifier and both exports
+    assert json.loads((out / "hat-minilm" / "config.json").read_text())["compact"] is True
+    assert json.loads((out / "classifier" / "config.json").read_text())["compact"] is True
+    assert tfl["geometry"]["compact"] is True and sm["geometry"]["compact"] is True
     p = np.asarray(result["probabilities"])
     assert p.shape == (2,) and abs(p.sum() - 1) < 1e-5
 

@@ -172,3 +172,23 @@ def test_a_failed_write_keeps_the_earlier_best_model(tmp_path):
     assert callback.best == float("inf")  # not taken as saved
     with pytest.raises(ValueError, match=r"monitor='val_f1' \(--monitor\) is not a logged metric; logged: loss"):
         cb.BestModel(str(best), "val_f1", "max").on_epoch_end(0, {"loss": 0.3})
+
+
+def test_compact_fine_tuning_is_recorded_and_compared(setup, tmp_path):
+    """`compact=True` (--compact) on a non-compact folder trains a compact classifier: best.keras and hf/ keep
+    it; a rerun without it is another architecture and is refused, naming --compact."""
+    import hat_keras
+
+    root, model, _, data = setup
+    out = tmp_path / "out"
+    result = _train(_args(out, model, data, max_steps=2, compact=True))
+    assert result.model.backbone.compact
+    assert json.loads((out / RECORD_NAME).read_text())["model"]["compact"] is True
+    assert hat_keras.load(out / "best.keras").backbone.compact
+    assert json.loads((out / "hf" / "config.json").read_text())["compact"] is True
+    with pytest.raises(ResumeError, match=r"model \(--model\): compact True -> False \(--compact\)"):
+        _train(_args(out, model, data, max_steps=2))
+    from hat_keras.training import train
+    with pytest.raises(ValueError, match=r"compact=True \(--compact\): masked_lm has no pooled head"):
+        train("masked_lm", _args(tmp_path / "mlm", model, data, compact=True))
+    assert not (tmp_path / "mlm").exists()  # refused before anything is written

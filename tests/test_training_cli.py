@@ -77,4 +77,23 @@ def test_out_of_range_train_flags_are_usage_errors(capsys, flag, value, why):
     with pytest.raises(SystemExit) as e:
         _parse(["train", "text_classifier", "m", "--train", "a.jsonl", "-o", "o", flag, value])
     assert e.value.code == 2
-    assert f"error: argument {flag}: {value}: {why} (see" in capsys.readouterr().err.splitlines()[-1]
+    assert f"error: argument {flag}: '{value}': {why} (see" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_compact_flags(capsys):
+    """--compact maps onto TrainArgs.compact, warm-start's and quickstart's own; train refuses it for masked_lm."""
+    from hat_keras.cli import main
+
+    args = train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a.jsonl", "-o", "o",
+                                             "--compact"]))
+    assert args.compact is True
+    assert train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a", "-o", "o"])).compact \
+        is False
+    assert _parse(["warm-start", "bert", "-o", "out", "--layout", "S|D", "--compact"]).compact is True
+    assert _parse(["quickstart", "--compact"]).compact is True
+    with pytest.raises(SystemExit) as e:
+        main(["train", "masked_lm", "m", "--train", "a.txt", "-o", "o", "--compact"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hat-keras train: error: --compact: only text_classifier pools segments (masked_lm has no "
+                          "pooled head)"), err

@@ -143,3 +143,21 @@ def test_warm_start_files_follow_the_umask(tmp_path):
     assert want == 0o640
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "hat").iterdir()}
     assert "model.safetensors" in modes and modes == {name: want for name in modes}
+
+
+def test_warm_start_compact_writes_it_into_config_json(tmp_path, capsys):
+    """`warm-start --compact`: config.json says `"compact": true`, so a classifier loaded on the folder pools
+    over real segments only; without the flag the folder keeps upstream semantics (no key)."""
+    import json
+
+    import hat_keras
+    from hat_keras.cli import main
+    folder, _ = _tiny_flat(tmp_path, "bert")
+    geometry = ["--layout", "SD|D|S", "--max-segments", "3", "--segment-length", "16", "--quiet"]
+    assert main(["warm-start", folder, "-o", str(tmp_path / "compact"), "--compact", "--json", *geometry]) == 0
+    assert json.loads(capsys.readouterr().out)["compact"] is True
+    assert json.loads((tmp_path / "compact" / "config.json").read_text())["compact"] is True
+    assert hat_keras.load(tmp_path / "compact", task="text_classifier", new_head=True).backbone.compact
+    assert main(["warm-start", folder, "-o", str(tmp_path / "plain"), *geometry]) == 0
+    assert "compact" not in json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert not hat_keras.load(tmp_path / "plain", task="text_classifier", new_head=True).backbone.compact

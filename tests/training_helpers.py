@@ -15,14 +15,16 @@ def tiny_backbone_kwargs(vocabulary_size=len(SPECIALS) + len(WORDS) + 1, layout=
                 segment_length=K, max_segments=N, dropout=dropout, attention_dropout=dropout)
 
 
-def write_tiny_hat(folder, layout="S|SD|D", seed=0, dropout=0.0):
-    """An HF-format tiny HAT (random MLM weights) with a WordPiece vocabulary of whole words."""
+def write_tiny_hat(folder, layout="S|SD|D", seed=0, dropout=0.0, initializer_range=0.02):
+    """An HF-format tiny HAT (random MLM weights) with a WordPiece vocabulary of whole words. A larger
+    `initializer_range` (e.g. 0.5) gives an encoder whose outputs differ clearly between texts."""
     import keras
 
     import hat_keras as h
 
     keras.utils.set_random_seed(seed)
-    model = h.HATMaskedLM(h.HATBackbone(**tiny_backbone_kwargs(layout=layout, dropout=dropout)))
+    model = h.HATMaskedLM(h.HATBackbone(**tiny_backbone_kwargs(layout=layout, dropout=dropout),
+                                        initializer_range=initializer_range))
     h.save_pretrained(model, folder)
     with open(os.path.join(folder, "vocab.txt"), "w") as f:
         f.write("\n".join(SPECIALS + WORDS + ["."]) + "\n")

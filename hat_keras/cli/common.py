@@ -64,17 +64,6 @@ def add_output(p, help, default=None, legacy=()):
         add_deprecated(p, old, use="--output", dest="output", metavar="OUT")
 
 
-def positive_int(value):
-    """An integer flag that counts something (documents, steps): 1 or more."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n}: must be at least 1")
-    return n
-
-
 def label_names(value):
     """--label-names: "a,b,c", or a file with one name per line."""
     if os.path.isfile(value):
@@ -87,6 +76,17 @@ def label_names(value):
     return names
 
 
+def positive_int(value):
+    """An integer >= 1 (counts of documents, steps, batch sizes): argparse names the flag in its error."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
+    return number
+
+
 def positive_float(value):
     """A finite float > 0 (learning rates, epochs)."""
     try:
@@ -94,7 +94,7 @@ def positive_float(value):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
     if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value}: must be a number greater than 0")
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number greater than 0")
     return number
 
 
@@ -105,7 +105,7 @@ def unit_interval(value):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
     if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
     return number
 
 
@@ -126,6 +126,11 @@ def add_segmentation(p, help="how documents are cut into segments (default: the 
 
 def add_pooling(p, help, default=None):
     p.add_argument("--pooling", choices=POOLINGS, default=default, help=help)
+
+
+def add_compact(p, help):
+    """--compact: heads pool over real segments only (`HATBackbone(compact=True)`, config.json `"compact": true`)."""
+    p.add_argument("--compact", action="store_true", help=help)
 
 
 def require_output(args):

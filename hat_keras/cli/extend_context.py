@@ -32,9 +32,10 @@ def run(args):
         staging.commit()
     backbone = getattr(model, "backbone", model)
     return {"output": args.output, "task": type(model).__name__, "max_segments": backbone.max_segments,
-            "max_sequence_length": backbone.max_sequence_length, "fill": args.fill}
+            "max_sequence_length": backbone.max_sequence_length, "fill": args.fill,
+            "compact": bool(backbone.compact)}
 
 
 def show(r):
     print(f"{r['output']}: {r['task']}, max_segments {r['max_segments']} ({r['max_sequence_length']} tokens), "
-          f"segment tables filled by {r['fill']!r}")
+          f"segment tables filled by {r['fill']!r}" + ("; compact" if r.get("compact") else ""))

@@ -24,7 +24,9 @@ def run(args):
     def emit(key, value, text=None):
         result[key] = value
         if not args.json:
-            print(f"{key:>20}: {text if text is not None else (f'{value:,}' if isinstance(value, int) else value)}")
+            if text is None:
+                text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+            print(f"{key:>20}: {text}")
 
     try:
         kind = model_format(args.model)
@@ -41,6 +43,7 @@ def run(args):
         # Build it too: dtype, shape and key errors show here, as they would at convert or load time.
         model = load_any_model(args.model)
         emit("check", f"loads as {type(model).__name__}")
+        emit("compact", bool(getattr(model, "backbone", model).compact))
         return result
     for k, v in describe(load_any_model(args.model)).items():
         emit(k, v)

@@ -5,14 +5,22 @@ HELP = "classify documents with a .keras, SavedModel or .tflite model"
 
 
 def add_parser(sub):
-    p = sub.add_parser("predict", help=HELP, description="Print the label and probabilities for each text file.")
+    from hat_keras.predict import LONG
+
+    p = sub.add_parser("predict", help=HELP,
+                       description="Print the label and probabilities for each text file, and what was read of it: "
+                                   "segments, and tokens read of the document's tokens.")
     p.add_argument("model", metavar="MODEL",
                    help=".keras file, SavedModel folder, .tflite file or HF checkpoint folder")
     p.add_argument("files", nargs="+", metavar="FILE", help="text files, one document each")
     add_segmentation(p)
+    p.add_argument("--long", choices=LONG, default="truncate",
+                   help="documents longer than max_segments x segment_length tokens: read their beginning (truncate, "
+                        "the default) or classify consecutive windows of that size and average their probabilities, "
+                        "weighted by their tokens (windows)")
     p.add_argument("--explain", action="store_true",
                    help="also each segment's contribution to the decision (max pooling: share of pooled features; "
-                        "attentive: attention weight) and its text")
+                        "attentive: attention weight) and its text; compact models: real segments only")
     p.add_argument("--encoding", default=None,
                    help="text encoding of the files (default: from a byte-order mark, else UTF-8)")
     p.add_argument("--skip-bad", action="store_true",
@@ -26,6 +34,6 @@ def run(args):
     from hat_keras.predict import predict_files
 
     rows = predict_files(args.model, args.files, segmentation=args.segmentation, encoding=args.encoding,
-                         skip_bad=args.skip_bad, explain=args.explain,
+                         skip_bad=args.skip_bad, explain=args.explain, long=args.long,
                          out=(lambda line: None) if args.json else print)
     return {"predictions": rows}

@@ -1,7 +1,8 @@
 """`hat-keras quickstart [MODEL]`: warm-start (or load), fine-tune, export and run a HAT, offline."""
 import argparse
 
-from hat_keras.cli.common import add_common, add_deprecated, add_label_names, add_output, check_output, label_field
+from hat_keras.cli.common import (add_common, add_compact, add_deprecated, add_label_names, add_output, check_output,
+                                  label_field)
 
 HELP = "warm-start, fine-tune, export and run a HAT, offline"
 
@@ -31,6 +32,7 @@ def add_parser(sub):
     add_deprecated(p, "--test-docs", use="--eval-docs", dest="eval_docs", type=int)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=8)
+    add_compact(p, "fine-tune a compact classifier: it pools over real segments only")
     add_common(p, writes=True)
     p.set_defaults(func=run, show=show)
     return p
@@ -44,7 +46,7 @@ def run(args):
                             layout=args.layout, max_segments=args.max_segments, train_docs=args.train_docs,
                             test_docs=args.eval_docs, epochs=args.epochs, batch_size=args.batch_size,
                             label_names=args.label_names, text_field=args.text_field,
-                            label_field=args.label_field, progress=not args.quiet)
+                            label_field=args.label_field, progress=not args.quiet, compact=args.compact)
     return {"output": args.output, **result}
 
 

@@ -3,8 +3,8 @@ with tf.distribute (or JAX data parallelism)."""
 import logging
 import os
 
-from hat_keras.cli.common import (UsageError, add_common, add_deprecated, add_label_names, add_output, add_pooling,
-                                  deprecated, label_field, positive_float, positive_int, unit_interval)
+from hat_keras.cli.common import (UsageError, add_common, add_compact, add_deprecated, add_label_names, add_output,
+                                  add_pooling, deprecated, label_field, positive_float, positive_int, unit_interval)
 from hat_keras.models import HATTask
 
 HELP = "train a HAT (masked_lm or text_classifier) with tf.distribute"
@@ -34,6 +34,8 @@ def add_parser(sub):
     add_label_names(p, "text_classifier: class names when pre-tokenized data do not name their labels")
     add_deprecated(p, "--num-labels", use="--label-names", dest="num_labels", type=int)
     add_pooling(p, "text_classifier: pooling", default="max")
+    add_compact(p, "text_classifier: pool over real segments only, even when MODEL is not compact (default: as "
+                   "MODEL's config.json says)")
     p.add_argument("--mask-rate", type=unit_interval, default=0.15, help="masked_lm: share of tokens masked")
     p.add_argument("--batch-size", type=positive_int, default=8, help="per replica; global = this x replicas")
     p.add_argument("--eval-batch-size", type=positive_int)
@@ -87,7 +89,7 @@ def args_from_namespace(ns):
         weight_decay=ns.weight_decay, seed=ns.seed, strategy=ns.strategy, tpu=ns.tpu,
         precision=None if ns.precision == "float32" else ns.precision,
         steps_per_execution=ns.steps_per_execution, jit_compile=ns.jit_compile,
-        pooling=ns.pooling, num_labels=num_labels, mask_rate=ns.mask_rate, monitor=ns.monitor,
+        pooling=ns.pooling, compact=ns.compact, num_labels=num_labels, mask_rate=ns.mask_rate, monitor=ns.monitor,
         tensorboard=not ns.no_tensorboard, verbose=0 if ns.quiet else PROGRESS[ns.progress],
         overwrite=ns.overwrite)
 
@@ -96,6 +98,8 @@ def validate(ns):
     ns.task = task_name(ns.task)
     if not ns.model:
         raise UsageError("the following arguments are required: MODEL")
+    if ns.compact and ns.task != "text_classifier":
+        raise UsageError(f"--compact: only text_classifier pools segments ({ns.task} has no pooled head)")
 
 
 def run(ns):

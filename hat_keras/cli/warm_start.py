@@ -1,5 +1,5 @@
 """`hat-keras warm-start BERT_MODEL -o OUT --layout L`: a HAT built from a flat BERT/RoBERTa checkpoint."""
-from hat_keras.cli.common import add_common, add_deprecated, add_output, check_output
+from hat_keras.cli.common import add_common, add_compact, add_deprecated, add_output, check_output
 
 HELP = "build a HAT from a flat BERT/RoBERTa checkpoint (grouped)"
 INITS = ("grouped", "embeds-only")
@@ -19,6 +19,8 @@ def add_parser(sub):
     p.add_argument("--init", default="grouped", choices=INITS,
                    help="grouped: every HAT layer from a BERT layer; embeds-only: only the embeddings")
     add_deprecated(p, "--strategy", use="--init", dest="init", choices=INITS)
+    add_compact(p, "a compact model: heads trained on it pool over real segments only (answers do not depend on "
+                   "padding; short documents run on fewer segments)")
     add_common(p, writes=True, legacy_output="OUT")
     p.set_defaults(func=run, show=show, needs_output=True)
     return p
@@ -30,15 +32,16 @@ def run(args):
 
     check_output(args.output, args.overwrite)
     with Staging(args.output, args.overwrite) as staging:
-        model = warm_start(args.model, args.layout, staging.path, args.max_segments, args.segment_length, args.init)
+        model = warm_start(args.model, args.layout, staging.path, args.max_segments, args.segment_length, args.init,
+                           compact=args.compact)
         staging.commit()
     report = getattr(model, "load_report", None)
     return {"output": args.output, "layout": args.layout, "max_segments": args.max_segments,
-            "segment_length": args.segment_length, "init": args.init,
+            "segment_length": args.segment_length, "init": args.init, "compact": args.compact,
             "load_report": report.summary() if report is not None else None}
 
 
 def show(r):
     if r["load_report"]:
         print(r["load_report"])
-    print(f"wrote {r['output']}")
+    print(f"wrote {r['output']}" + (" (compact: heads pool over real segments only)" if r.get("compact") else ""))

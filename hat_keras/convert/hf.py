@@ -206,19 +206,22 @@ def _infer_task(config, state, task, source):
 
 
 def build_model(config, task, pooling=None, state=None, use_segment_position_embeddings=False, dtype=None,
-                **task_kwargs):
+                compact=None, **task_kwargs):
     """A randomly initialised Keras model of a task (class or name) for a HATConfig; `state` (the
-    checkpoint's keys) settles choices the config leaves open, such as attentive pooling."""
+    checkpoint's keys) settles choices the config leaves open, such as attentive pooling. `compact`:
+    None follows the config's `compact` key; True / False override it."""
     task_cls = HATTask.resolve(task)
+    overrides = {} if compact is None else {"compact": bool(compact)}
     backbone = HATBackbone.from_hat_config(config, use_segment_position_embeddings=use_segment_position_embeddings,
-                                           dtype=dtype)
+                                           dtype=dtype, **overrides)
     if task_cls is HATBackbone:
         return backbone
     return task_cls.from_hat_config(config, backbone, state=state, pooling=pooling, **task_kwargs)
 
 
 def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embeddings=False, num_labels=None,
-                       problem_type=None, load_tokenizer=True, dtype=None, new_head=False, **task_kwargs):
+                       problem_type=None, load_tokenizer=True, dtype=None, new_head=False, compact=None,
+                       **task_kwargs):
     """Load an HF-format HAT checkpoint folder (config.json + model.safetensors / pytorch_model.bin).
 
     The HF branch of `hat_keras.load`, which is how the rest of the package and its users open models.
@@ -232,6 +235,8 @@ def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embed
     regression).
     dtype: a Keras dtype policy ("float32" default, "mixed_bfloat16", "float64" for exactness checks).
     new_head: True when the caller trains the head next (fine-tuning): no "newly initialized" warning for it.
+    compact: None (default) as config.json says (`"compact": true`, else upstream pooling); True / False
+    override it, e.g. to fine-tune a compact classifier on a released encoder.
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -248,7 +253,7 @@ def load_hf_checkpoint(path, task=None, pooling=None, use_segment_position_embed
     check_layout(config, state, path)
     model = build_model(config, task_cls, pooling=pooling, state=state,
                         use_segment_position_embeddings=use_segment_position_embeddings, dtype=dtype,
-                        **task_kwargs)
+                        compact=compact, **task_kwargs)
     report = load_state_dict(model, state, source=path, config=config, new_head=new_head)
     model.hat_config = config
     model.load_report = report
@@ -286,6 +291,10 @@ def hat_config_of(model, **extra):
     fields["model_max_length"] = max(fields.get("model_max_length", 0), kw["segment_length"] * kw["max_segments"]) \
         if base is not None else derived["model_max_length"]
     fields["max_sentence_size"] = kw["segment_length"]
+    if backbone.compact:  # every runtime reading config.json pools as the model does
+        fields["compact"] = True
+    else:
+        fields.pop("compact", None)  # released-checkpoint semantics: no key, as upstream writes it
     fields["architectures"] = [type(model).architectures[0]]
     fields.setdefault("auto_map", dict(AUTO_MAP))
     num_classes = getattr(model, "num_classes", None)
@@ -349,6 +358,7 @@ def describe(model):
     backbone = model if isinstance(model, HATBackbone) else model.backbone
     return {"task": type(model).__name__, "layout": backbone.layout,
             "segments": f"{backbone.max_segments} x {backbone.segment_length} tokens",
+            "compact": bool(backbone.compact),
             "encoder_parameters": int(backbone.count_params()), "total_parameters": int(model.count_params())}
 
 

@@ -52,8 +52,9 @@ def _mlm_head(state, prefix):
     return None
 
 
-def hat_config_from_flat(flat_config, layout, max_segments=8, segment_length=128):
-    """The HAT config.json of a model warm-started from a flat BERT/RoBERTa config.json (dict)."""
+def hat_config_from_flat(flat_config, layout, max_segments=8, segment_length=128, compact=False):
+    """The HAT config.json of a model warm-started from a flat BERT/RoBERTa config.json (dict); `compact`
+    writes `"compact": true`, so heads trained on it pool over real segments only."""
     pad = int(flat_config.get("pad_token_id", 0) or 0)
     max_pos = int(flat_config.get("max_position_embeddings", 512))
     if segment_length + pad + 1 > max_pos:
@@ -77,6 +78,8 @@ def hat_config_from_flat(flat_config, layout, max_segments=8, segment_length=128
         model_max_length=segment_length * max_segments,
         warm_start={"source_model_type": flat_config.get("model_type", "bert"), "strategy": "grouped"},
     )
+    if compact:
+        fields["compact"] = True
     return HATConfig(**fields)
 
 
@@ -118,9 +121,11 @@ def flat_to_hat_state(state, config, strategy="grouped", source="<flat checkpoin
 
 
 def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length=128, strategy="grouped",
-               new_head=False):
+               new_head=False, compact=False):
     """Build a HATMaskedLM from a flat BERT/RoBERTa folder (config.json + weights); write it, with the
     tokenizer files, as an HF-format HAT folder when `output_dir` is given. Returns the Keras model.
+    `compact=True`: a compact model (config.json `"compact": true`): every head built on it pools over real
+    segments only, so its answers do not depend on padding and short documents run on fewer segments.
     `new_head=True`: the MLM head is not going to be used as is (e.g. replaced by a classifier to train), so a
     flat checkpoint without one is not warned about."""
     flat_dir = os.fspath(flat_dir)
@@ -134,7 +139,7 @@ def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length
         raise CheckpointError(f"{cfg_path}: not valid JSON ({e})") from None
     if flat_config.get("model_type") not in (None, "bert", "roberta", "xlm-roberta", "camembert"):
         raise CheckpointError(f"{cfg_path}: model_type={flat_config.get('model_type')!r}; BERT/RoBERTa expected")
-    config = hat_config_from_flat(flat_config, layout, max_segments, segment_length)
+    config = hat_config_from_flat(flat_config, layout, max_segments, segment_length, compact)
     config.warm_start["strategy"] = strategy
     state = read_state_dict(flat_dir)
     hat_state = flat_to_hat_state(state, config, strategy, flat_dir)

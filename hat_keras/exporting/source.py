@@ -37,7 +37,8 @@ class ExportSource:
         return {"max_segments": self.max_segments, "segment_length": self.segment_length,
                 "sequence_length": self.sequence_length, "pad_token_id": int(b.pad_token_id),
                 "vocab_size": int(b.vocabulary_size), "layout": b.layout,
-                "inputs": ["token_ids", "padding_mask"], "input_dtype": "int32"}
+                "inputs": ["token_ids", "padding_mask"], "input_dtype": "int32",
+                "compact": bool(getattr(b, "compact", False))}  # runtimes show only real segments then
 
     def hf_config(self):
         from hat_keras.convert.hf import hat_config_of

@@ -28,7 +28,7 @@ class HATTextClassifier(HATTask, TextClassifier):
     # training: fine-tuning on labelled documents (a new head on the encoder); serving exports take it
     supports_training = True
     document_classifier = True
-    train_options = ("label_field", "num_labels", "pooling")
+    train_options = ("label_field", "num_labels", "pooling", "compact")
     default_learning_rate = 3e-5
 
     def __init__(self, backbone, num_classes, pooling="max", problem_type="single_label_classification",
@@ -76,13 +76,15 @@ class HATTextClassifier(HATTask, TextClassifier):
     @classmethod
     def training_overrides(cls, examples, args):
         """A new head sized to the data: their classes (or `args.num_labels`), multi-label when the label
-        field is a list, `args.pooling`; the data's label names travel with it into best.keras."""
+        field is a list, `args.pooling`, a compact backbone with `args.compact` (else as the folder's config
+        says); the data's label names travel with it into best.keras."""
         num_classes = examples.num_classes or args.num_labels
         if not num_classes:
             raise ValueError(f"{args.train_data}: the data do not name their labels; pass num_labels")
         return {"num_labels": num_classes, "pooling": args.pooling,
                 "problem_type": "multi_label_classification" if examples.multi_label else "single_label_classification",
-                "label_names": [str(n) for n in examples.label_names] if examples.label_names else None}
+                "label_names": [str(n) for n in examples.label_names] if examples.label_names else None,
+                **({"compact": True} if getattr(args, "compact", False) else {})}
 
     @classmethod
     def pretokenized_preprocessor(cls, backbone, args):

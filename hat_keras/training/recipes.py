@@ -53,6 +53,8 @@ class TrainArgs:
     steps_per_execution: int = 1
     jit_compile: Union[bool, str, None] = None  # None: True on JAX (XLA is how it runs), False on TensorFlow
     pooling: str = "max"
+    compact: bool = False                  # text_classifier: pool over real segments only, even when `model`
+    #                                        is not compact (False: as the model's config.json says)
     num_labels: Optional[int] = None       # when the data cannot tell (pre-tokenized without label names)
     mask_rate: float = pp.MASK_RATE
     monitor: Optional[str] = None
@@ -144,6 +146,13 @@ def validate_args(args):
         if not ok(value):
             raise ValueError(f"{field}={value!r} ({flag}): must be {admitted}")
 
+
+def check_options(task, args):
+    """Refuse options the task would silently ignore (`--compact` only changes pooled heads)."""
+    if args.compact and "compact" not in task.train_options:
+        raise ValueError(f"compact=True (--compact): {task.task_names[0]} has no pooled head; only text_classifier "
+                         "takes it")
+
 def _steps(args, examples, global_batch, task):
     if examples.num_examples is not None:
         per_epoch = examples.num_examples // global_batch
@@ -196,6 +205,7 @@ def train(task, args: TrainArgs, strategy=None, model_fn: Callable = None, prepr
     """
     task = resolve_trainable(task)
     validate_args(args)
+    check_options(task, args)
     # --seed fixes everything random: head initialisation, dropout (Python/NumPy/backend seeds), data order
     keras.utils.set_random_seed(args.seed)
     strategy = strategy or get_strategy(args.strategy, args.tpu)

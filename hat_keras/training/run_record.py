@@ -115,6 +115,8 @@ def model_fingerprint(model, model_dir=None):
     arch = _architecture(model)
     fp = {"class": arch["class"], "layout": arch["backbone"].get("layout"),
           "architecture_sha256": hashlib.sha256(json.dumps(arch, sort_keys=True, default=str).encode()).hexdigest()}
+    if arch["backbone"].get("compact"):  # only when set, so records of earlier (non-compact) runs still match
+        fp["compact"] = True
     if model_dir:
         from hat_keras.convert.checkpoint import find_weights
 
@@ -179,6 +181,8 @@ def _same_content(old, new):
 def _model_change(old, new):
     if old.get("class") != new.get("class") or old.get("layout") != new.get("layout"):
         return f"{old.get('class')} {old.get('layout')} -> {new.get('class')} {new.get('layout')}"
+    if bool(old.get("compact")) != bool(new.get("compact")):
+        return f"compact {bool(old.get('compact'))} -> {bool(new.get('compact'))} (--compact)"
     if old.get("architecture_sha256") != new.get("architecture_sha256"):
         return "another architecture (head, geometry or sizes)"
     old_ck, new_ck = old.get("checkpoint") or {}, new.get("checkpoint") or {}
