@@ -81,7 +81,7 @@ def positive_int(value):
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected an integer") from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
     return number
@@ -92,7 +92,7 @@ def positive_float(value):
     try:
         number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 < number < float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r}: must be a number greater than 0")
     return number
@@ -103,7 +103,7 @@ def unit_interval(value):
     try:
         number = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a number") from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 <= number <= 1:
         raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
     return number
