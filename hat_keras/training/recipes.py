@@ -153,6 +153,7 @@ def check_options(task, args):
         raise ValueError(f"compact=True (--compact): {task.task_names[0]} has no pooled head; only text_classifier "
                          "takes it")
 
+
 def _steps(args, examples, global_batch, task):
     if examples.num_examples is not None:
         per_epoch = examples.num_examples // global_batch
