@@ -76,37 +76,31 @@ def label_names(value):
     return names
 
 
-def positive_int(value):
-    """An integer >= 1 (counts of documents, steps, batch sizes): argparse names the flag in its error."""
+def _number(value, cast, ok, admitted):
+    """An argparse type: `value` as `cast` (int or float) where `ok(number)`, else argparse names the flag,
+    the value and what is admitted in its one-line error."""
     try:
-        number = int(value)
+        number = cast(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be at least 1")
+        raise argparse.ArgumentTypeError(f"{value!r} is not {'an integer' if cast is int else 'a number'}") from None
+    if not ok(number):
+        raise argparse.ArgumentTypeError(f"{value!r}: must be {admitted}")
     return number
+
+
+def positive_int(value):
+    """An integer >= 1 (counts of documents, steps, batch sizes)."""
+    return _number(value, int, lambda n: n >= 1, "at least 1")
 
 
 def positive_float(value):
     """A finite float > 0 (learning rates, epochs)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0 < number < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r}: must be a number greater than 0")
-    return number
+    return _number(value, float, lambda n: 0 < n < float("inf"), "a number greater than 0")
 
 
 def unit_interval(value):
-    """A float in [0, 1] (warm-up ratio, weight decay, mask rate)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0 <= number <= 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
-    return number
+    """A float in [0, 1] (warm-up ratio, weight decay)."""
+    return _number(value, float, lambda n: 0 <= n <= 1, "between 0 and 1")
 
 
 def label_field(value):
