@@ -11,7 +11,9 @@ LayerNorm) parallelise poorly (EC2-mini, 2 threads, batch 8: 629 vs 675 ms, medi
 see docs/performance.md). Each document's outputs do not depend on its neighbours.
 
 Compact models (`HATBackbone(compact=True)`) ignore padded segments, so `CompiledForward` drops trailing
-all-padding segments first and latency follows the document's length, not the padded length.
+all-padding segments first and latency follows the document's length, not the padded length. It keeps the
+smallest *bucket* (1, 2, 4, ... segments, and the model's maximum) that holds the real ones, so a 32-segment
+model compiles at most six shapes per batch size; training batches are bucketed the same way.
 """
 import os
 import threading
@@ -34,14 +36,30 @@ def real_segments(padding_mask, segment_length):
     return int(nonzero[-1]) + 1 if nonzero.size else 1
 
 
+def segment_buckets(max_segments):
+    """The segment counts a compact model runs on: powers of two below `max_segments`, then `max_segments`
+    (1, 2, 4, 8, 16, 32 for 32 x 128): a few static shapes for XLA and TPUs, and at most 2x the real ones."""
+    buckets, n = [], 1
+    while n < max_segments:
+        buckets.append(n)
+        n *= 2
+    return buckets + [int(max_segments)]
+
+
+def bucket_of(segments, max_segments):
+    """The smallest bucket holding `segments` real segments."""
+    return next(b for b in segment_buckets(max_segments) if b >= min(segments, max_segments))
+
+
 def trim_segments(inputs, segment_length):
-    """Drop trailing segments that are padding in every document of the batch (at least one is kept).
+    """Drop trailing segments that are padding in every document of the batch, down to the smallest bucket
+    (`segment_buckets`) that holds the rest.
 
     Only valid for compact models: in the default (checkpoint-faithful) mode padded segments still enter
     max/attentive pooling, exactly as upstream, so dropping them changes classification outputs.
     """
-    n = real_segments(inputs["padding_mask"], segment_length)
-    keep = n * segment_length
+    width = np.shape(inputs["padding_mask"])[-1]
+    keep = bucket_of(real_segments(inputs["padding_mask"], segment_length), width // segment_length) * segment_length
     return {k: (v if v is None else np.asarray(v)[..., :keep]) for k, v in inputs.items()}
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import hat_keras
-from hat_keras.inference import CompiledForward, make_compact, real_segments, trim_segments
+from hat_keras.inference import (CompiledForward, bucket_of, make_compact, real_segments, segment_buckets,
+                                 trim_segments)
 
 from harness import assert_close, head_model, refs
 
@@ -23,7 +24,9 @@ def test_trim_segments():
     mask[0, :9], mask[1, :3] = 1, 1
     assert real_segments(mask, 4) == 3
     x = trim_segments({"token_ids": mask.copy(), "padding_mask": mask}, 4)
-    assert x["token_ids"].shape == (2, 12)
+    assert x["token_ids"].shape == (2, 16)  # 3 real segments run in the 4-segment bucket
+    assert segment_buckets(32) == [1, 2, 4, 8, 16, 32] and segment_buckets(12) == [1, 2, 4, 8, 12]
+    assert [bucket_of(n, 12) for n in (1, 3, 9, 12, 40)] == [1, 4, 12, 12, 12]
     assert real_segments(np.zeros((1, 8), "int32"), 4) == 1  # an empty batch keeps one segment
 
 

@@ -36,6 +36,9 @@ def add_parser(sub):
     add_pooling(p, "text_classifier: pooling", default="max")
     add_compact(p, "text_classifier: pool over real segments only, even when MODEL is not compact (default: as "
                    "MODEL's config.json says)")
+    p.add_argument("--no-bucketing", action="store_true",
+                   help="compact models: feed every batch at the full length (default: batches of documents "
+                        "with the same bucket of 1, 2, 4, ... segments, trimmed to it)")
     p.add_argument("--mask-rate", type=unit_interval, default=0.15, help="masked_lm: share of tokens masked")
     p.add_argument("--batch-size", type=positive_int, default=8, help="per replica; global = this x replicas")
     p.add_argument("--eval-batch-size", type=positive_int)
@@ -89,7 +92,7 @@ def args_from_namespace(ns):
         weight_decay=ns.weight_decay, seed=ns.seed, strategy=ns.strategy, tpu=ns.tpu,
         precision=None if ns.precision == "float32" else ns.precision,
         steps_per_execution=ns.steps_per_execution, jit_compile=ns.jit_compile,
-        pooling=ns.pooling, compact=ns.compact, num_labels=num_labels, mask_rate=ns.mask_rate, monitor=ns.monitor,
+        pooling=ns.pooling, compact=ns.compact, bucketing=not ns.no_bucketing, num_labels=num_labels, mask_rate=ns.mask_rate, monitor=ns.monitor,
         tensorboard=not ns.no_tensorboard, verbose=0 if ns.quiet else PROGRESS[ns.progress],
         overwrite=ns.overwrite)
 

@@ -202,8 +202,9 @@ class DropoutStreams(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Logs `tokens_per_second` (sequence positions, padding included) and `examples_per_second` per
-    interval, from wall time between interval begin and end."""
+    """Logs `examples_per_second` and `tokens_per_second` (sequence positions, padding included; not for
+    bucketed batches, `sequence_length=None`, whose length varies) per interval, from wall time between
+    interval begin and end."""
 
     def __init__(self, global_batch_size, sequence_length):
         super().__init__()
@@ -220,8 +221,9 @@ class Throughput(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
         examples = self._steps * self.global_batch_size
-        rate = {"examples_per_second": examples / seconds,
-                "tokens_per_second": examples * self.sequence_length / seconds}
+        rate = {"examples_per_second": examples / seconds}
+        if self.sequence_length:
+            rate["tokens_per_second"] = examples * self.sequence_length / seconds
         self.history.append({"interval": epoch, "steps": self._steps, "seconds": seconds, **rate})
         if logs is not None:
             logs.update(rate)
@@ -260,7 +262,7 @@ def standard_callbacks(output_dir, strategy=None, monitor="loss", mode="auto", t
     """Throughput, TensorBoard and the best `.keras` (chief only), then the interval checkpoint (which
     records the best value so far) and train_state.json. `resumed`: the restored checkpoint's record."""
     callbacks, best = [DropoutStreams()], None
-    if global_batch_size and sequence_length:
+    if global_batch_size:
         callbacks.append(Throughput(global_batch_size, sequence_length))
     if is_chief(strategy):
         if tensorboard and importlib.util.find_spec("tensorboard") is None:

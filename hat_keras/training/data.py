@@ -333,7 +333,8 @@ def _apply(fn, ex):
 
 
 def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, seed=0, repeat=False,
-                 skip_steps=0, input_context=None, shuffle_buffer=10_000, cache=False, auto_shard=False):
+                 skip_steps=0, input_context=None, shuffle_buffer=10_000, cache=False, auto_shard=False,
+                 buckets=None):
     """examples -> shard -> [cache] -> shuffle(seed) -> [repeat] -> skip -> map(preprocess) -> batch(drop)
     -> prefetch.
 
@@ -342,7 +343,13 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
     batch_size: the global batch; with `input_context` the per-replica batch is derived from it.
     skip_steps: global steps already trained on by a run that is being resumed; their examples are
       skipped before preprocessing, so resuming costs no tokenization.
+    buckets: `(segment_length, [1, 2, 4, ...])` for compact models: batches of documents with the same
+      bucket, trimmed to it (see `bucket_batches`); the sequence dimension is then not static.
     """
+    if buckets is not None:
+        return _bucketed_dataset(examples, preprocess, batch_size, buckets, shuffle=shuffle, seed=seed,
+                                 repeat=repeat, skip_steps=skip_steps, input_context=input_context,
+                                 shuffle_buffer=shuffle_buffer)
     ds = examples.dataset
     per_step = batch_size  # examples this pipeline feeds per global step
     if input_context is not None:
@@ -366,6 +373,72 @@ def make_dataset(examples: Examples, preprocess, batch_size, *, shuffle=True, se
     options.experimental_distribute.auto_shard_policy = (tf.data.experimental.AutoShardPolicy.DATA if auto_shard
                                                          else tf.data.experimental.AutoShardPolicy.OFF)
     return ds.with_options(options)
+
+
+def _bucketed_dataset(examples, preprocess, batch_size, buckets, *, shuffle, seed, repeat, skip_steps,
+                      input_context, shuffle_buffer):
+    """`make_dataset` for compact models: the same shuffled stream, grouped into batches by bucket. A
+    resumed run skips whole batches after grouping (the grouping depends on every example before), so it
+    tokenizes the skipped examples again; training without `repeat` keeps partial batches, padded with
+    weight-0 rows (evaluation counts every example, with full batches)."""
+    ds = examples.dataset
+    if input_context is not None:
+        if input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if shuffle:
+        ds = _seeded_epochs(ds, shuffle_buffer, seed, repeat)
+    elif repeat:
+        ds = ds.repeat()
+    ds = ds.map(lambda ex: _apply(preprocess, ex), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = bucket_batches(ds, batch_size, *buckets, drop_remainder=repeat)
+    if skip_steps:
+        ds = ds.skip(int(skip_steps))
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def bucket_batches(ds, batch_size, segment_length, buckets, drop_remainder=True):
+    """Per-example `(x, ...)` with full-length `x` features -> batches of `batch_size` documents that share
+    a bucket (the smallest of `buckets` segment counts holding their real segments), every token feature
+    trimmed to it: the compute follows the text, and XLA/TPUs see at most `len(buckets)` sequence shapes.
+    Only for compact models, whose outputs do not depend on trailing padded segments. Partial batches
+    (`drop_remainder=False`) are filled with weight-0 copies of their first row."""
+    sizes = tf.constant(list(buckets), tf.int64)
+    width = int(buckets[-1]) * segment_length
+
+    def key(x, *rest):
+        mask = tf.reshape(tf.cast(x["padding_mask"], tf.bool), [-1, segment_length])
+        real = tf.reduce_max(tf.where(tf.reduce_any(mask, axis=1), tf.range(1, tf.shape(mask)[0] + 1), 1))
+        return tf.searchsorted(sizes, tf.cast(real, tf.int64)[None], out_type=tf.int64)[0]
+
+    def trim(bucket):
+        keep = tf.cast(sizes[bucket], tf.int32) * segment_length
+
+        def cut(x, *rest):
+            x = {k: (v[:, :keep] if v.shape.rank == 2 and v.shape[1] == width else v) for k, v in x.items()}
+            return (x, *rest)
+
+        return cut
+
+    def fill(x, *rest):
+        """Pad a partial batch to `batch_size` rows with copies of row 0; their weight is 0."""
+        n = tf.shape(tf.nest.flatten(x)[0])[0]
+        extra = batch_size - n
+        pad = lambda v: tf.concat([v, tf.repeat(v[:1], extra, axis=0)], axis=0)  # noqa: E731
+        x, rest = tf.nest.map_structure(pad, x), [tf.nest.map_structure(pad, r) for r in rest]
+        if rest:  # (x, label[, weight]) -> (x, label, weight)
+            real = rest[1][:n] if len(rest) == 2 else tf.ones([n], tf.float32)
+            rest = [rest[0], tf.concat([real, tf.zeros([extra], real.dtype)], axis=0)]
+        return (x, *rest)
+
+    def reduce(bucket, window):
+        batches = window.batch(batch_size, drop_remainder=drop_remainder).map(trim(bucket))
+        return batches if drop_remainder else batches.map(fill)
+
+    return ds.group_by_window(key, reduce, window_size=batch_size)
 
 
 def _seeded_epochs(ds, buffer, seed, repeat):

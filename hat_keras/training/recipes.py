@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
+from hat_keras.inference import segment_buckets
 from hat_keras.loading import load
 from hat_keras.models import HATMaskedLM, HATTask, HATTextClassifier
 from hat_keras.models.metrics import ExactLoss
@@ -55,6 +56,7 @@ class TrainArgs:
     pooling: str = "max"
     compact: bool = False                  # text_classifier: pool over real segments only, even when `model`
     #                                        is not compact (False: as the model's config.json says)
+    bucketing: bool = True                 # compact models: batches grouped by real segment count, trimmed
     num_labels: Optional[int] = None       # when the data cannot tell (pre-tokenized without label names)
     mask_rate: float = pp.MASK_RATE
     monitor: Optional[str] = None
@@ -230,6 +232,7 @@ def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks
     multi_worker_fit_fixes(model, strategy)
     backbone = model.backbone
     seq_len = backbone.segment_length * backbone.max_segments
+    buckets = _buckets(args, backbone, strategy)
     if preprocess is None:
         preprocess = _default_preprocess(task, args, backbone, train_ex)
         if isinstance(preprocess, keras.layers.Layer) and getattr(model, "preprocessor", False) is None:
@@ -243,15 +246,15 @@ def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks
     total_steps = interval * intervals
     # The same run or none: refuse an output folder holding a run of other settings (see run_record).
     run_record.prepare(args.output_dir, run_record.run_settings(task, args, model, train_ex, global_batch,
-                                                                replicas, interval, total_steps),
+                                                                replicas, interval, total_steps, buckets is not None),
                        overwrite=args.overwrite, strategy=strategy)
     eval_ds, eval_steps = None, None
     if eval_ex is not None:
         eval_global = (args.eval_batch_size or args.batch_size) * replicas
         if label_field is not None:  # labelled evaluation counts every example: pad with weight-0 copies
-            eval_ex = hd.pad_to_batches(eval_ex, eval_global)
-        eval_ds = hd.distribute(strategy, eval_ex, preprocess, eval_global, shuffle=False)
-        eval_steps = eval_ex.num_examples // eval_global if eval_ex.num_examples else None
+            eval_ex = hd.pad_to_batches(eval_ex, 1 if buckets else eval_global)  # (buckets: per batch)
+        eval_ds = hd.distribute(strategy, eval_ex, preprocess, eval_global, shuffle=False, buckets=buckets)
+        eval_steps = eval_ex.num_examples // eval_global if eval_ex.num_examples and not buckets else None
 
     lr = args.learning_rate or task.default_learning_rate
     with strategy.scope():
@@ -280,18 +283,20 @@ def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks
         logger.info("resuming at step %d of %d (interval %d of %d)", step, total_steps, step // interval + 1,
                     intervals)
     train_ds = hd.distribute(strategy, train_ex, preprocess, global_batch, shuffle=True, seed=args.seed,
-                             repeat=True, skip_steps=step)
+                             repeat=True, skip_steps=step, buckets=buckets)
 
     monitor = args.monitor or task.default_monitor(eval_ds is not None)
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
-                                      seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
+                                      None if buckets else seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
     # first: an interval's losses are on disk before its backup is, so a kill in between loses neither
     callbacks.insert(0, rp.TrainingReport(rp.report_path(args.output_dir), {
         **run_info, "task": task.task_names[0], "global_batch_size": global_batch, "steps_per_execution": spe,
         "jit_compile": jit, "dtype_policy": keras.config.dtype_policy().name}, enabled=is_chief(strategy)))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Gradients do not exist.*")
+        if buckets:  # bucketed evaluation has no known batch count: Keras finds it by running out, and says so
+            warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
         history = keras.Model.fit(model, train_ds, epochs=intervals, steps_per_epoch=interval,
                                   initial_epoch=step // interval, validation_data=eval_ds,
                                   validation_steps=eval_steps, callbacks=callbacks, verbose=args.verbose,
@@ -302,6 +307,20 @@ def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks
                          args.output_dir, throughput=throughput)
     _finish(task, args, model, strategy, eval_ds, eval_steps, train_ex, result)
     return result
+
+
+def _buckets(args, backbone, strategy):
+    """`(segment_length, segment counts)` when batches are bucketed: a compact model (whose outputs do not
+    depend on trailing padding) with `bucketing`, fed by one input pipeline (Keras-JAX, or one TF replica).
+    TF's multi-replica and TPU strategies get fixed shapes: each replica would otherwise draw its own bucket."""
+    if not (args.bucketing and getattr(backbone, "compact", False)):
+        return None
+    single = strategy.num_replicas_in_sync == 1 or getattr(strategy, "feeds_global_batches", False)
+    if not single or isinstance(strategy, tf.distribute.TPUStrategy):
+        logger.info("bucketing off: %s feeds fixed-shape batches (%d segments)", type(strategy).__name__,
+                    backbone.max_segments)
+        return None
+    return backbone.segment_length, segment_buckets(backbone.max_segments)
 
 
 def _default_preprocess(task, args, backbone, examples):
@@ -318,9 +337,10 @@ def _finish(task, args, model, strategy, eval_ds, eval_steps, examples, result):
     if tf.io.gfile.exists(best) and num_workers(strategy) == 1:
         model.load_weights(best)  # (with several workers the weights stay the last ones, identical everywhere)
     if eval_ds is not None:
-        result.eval_results = {k: float(v) for k, v in
-                               keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True,
-                                                    verbose=0).items()}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")  # bucketed: see above
+            logs = keras.Model.evaluate(model, eval_ds, steps=eval_steps, return_dict=True, verbose=0)
+        result.eval_results = {k: float(v) for k, v in logs.items()}
     if not is_chief(strategy):
         return
     if not tf.io.gfile.exists(best):

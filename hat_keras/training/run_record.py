@@ -43,6 +43,7 @@ COMPARED = {
     "checkpoint_interval": "checkpoint interval (--checkpoint-every)",
     "total_steps": "total steps (--max-steps / --epochs)",
     "sequence": "sequence geometry (segments x tokens)",
+    "bucketing": "batches bucketed by segment count (--no-bucketing)",
     "seed": "seed (--seed)",
     "learning_rate": "learning rate (--learning-rate)",
     "warmup_ratio": "warmup ratio (--warmup-ratio)",
@@ -138,8 +139,9 @@ def task_name(task):
         return task
 
 
-def run_settings(task, args, model, examples, global_batch_size, replicas, interval, total_steps):
-    """The record of this run (what `COMPARED` lists, plus informational fields)."""
+def run_settings(task, args, model, examples, global_batch_size, replicas, interval, total_steps, bucketed=False):
+    """The record of this run (what `COMPARED` lists, plus informational fields); `bucketed`: the batches
+    are bucketed by segment count (recorded only then, so earlier records still compare equal)."""
     backbone = model.backbone
     task = HATTask.resolve(task)
     return {
@@ -151,6 +153,7 @@ def run_settings(task, args, model, examples, global_batch_size, replicas, inter
         "checkpoint_interval": int(interval),
         "total_steps": int(total_steps),
         "sequence": f"{backbone.max_segments} segments x {backbone.segment_length} tokens",
+        "bucketing": True if bucketed else None,
         "seed": args.seed,
         "learning_rate": args.learning_rate,
         "warmup_ratio": args.warmup_ratio,
