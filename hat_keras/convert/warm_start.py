@@ -159,6 +159,34 @@ def warm_start(flat_dir, layout, output_dir=None, max_segments=8, segment_length
     return model
 
 
+def flat_baseline(flat_dir, output_dir, length=512, new_head=True):
+    """The flat model itself as a HAT folder, for like-for-like baselines: one segment of `length` tokens and
+    S-only layers *is* the BERT encoder over the first `length` tokens. HAT position t+1 reads BERT position
+    t (HAT keeps row 0 for padding), so every token sees BERT's own position embedding."""
+    import numpy as np
+
+    flat_dir = os.fspath(flat_dir)
+    with open(os.path.join(flat_dir, "config.json"), encoding="utf-8") as f:
+        flat_config = json.load(f)
+    layers = int(flat_config["num_hidden_layers"])
+    config = hat_config_from_flat({**flat_config, "max_position_embeddings": length + 1}, "|".join(["S"] * layers),
+                                  max_segments=1, segment_length=length)
+    state = read_state_dict(flat_dir)
+    hat_state = flat_to_hat_state(state, config, "grouped", flat_dir)
+    positions = state[next(k for k in state if k.endswith("embeddings.position_embeddings.weight"))]
+    table = np.zeros((length + 1, positions.shape[1]), positions.dtype)
+    table[1:] = positions[:length]
+    hat_state[ENCODER_PREFIX + "embeddings.position_embeddings.weight"] = table
+    model = build_model(config, HATMaskedLM)
+    load_state_dict(model, hat_state, source=flat_dir, config=config, new_head=new_head)
+    model.hat_config = config
+    save_pretrained(model, output_dir)
+    for name in TOKENIZER_FILES:
+        if os.path.exists(os.path.join(flat_dir, name)):
+            shutil.copyfile(os.path.join(flat_dir, name), os.path.join(output_dir, name))
+    return output_dir
+
+
 def _assign_partial(model, hat_state, config):
     from hat_keras.models.weight_map import model_ports
 
