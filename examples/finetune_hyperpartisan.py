@@ -17,7 +17,6 @@ import os
 import pathlib
 import time
 
-import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

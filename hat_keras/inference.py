@@ -64,6 +64,14 @@ def bucket_of(segments, max_segments):
     return next(b for b in segment_buckets(max_segments) if b >= min(segments, max_segments))
 
 
+def bucket_index(padding_mask, segment_length, buckets):
+    """In-graph `bucket_of`: the index in `buckets` of the smallest bucket holding the real segments of a
+    document (N·K,) or a whole batch (B, N·K), as an int64 scalar (a tf.data bucketing key)."""
+    segments = tf.reduce_any(tf.reshape(tf.cast(padding_mask, tf.bool), [-1, buckets[-1], segment_length]), (0, 2))
+    real = tf.reduce_max(tf.where(segments, tf.range(1, buckets[-1] + 1), 1))
+    return tf.searchsorted(tf.constant(list(buckets)), real[None], out_type=tf.int64)[0]
+
+
 def trim_segments(inputs, segment_length):
     """Drop trailing segments that are padding in every document of the batch, down to the smallest bucket
     (`segment_buckets`) that holds the rest.

@@ -49,6 +49,17 @@ class LiteRTRunner:
         logs.mute_native_stderr_at_exit()  # the accelerators' DestroyAccelerator lines at process exit
         with logs.native_stderr():  # LiteRT's C++ INFO lines (environment, accelerator registration)
             self._model = CompiledModel.from_file(os.fspath(path), options=Options(cpu_options=cpu))
+        self._bind(signature)
+
+    def sibling(self, signature):
+        """A runner of another signature of the same compiled model (weights loaded once)."""
+        other = object.__new__(type(self))
+        other.api, other.kernels, other._first_run, other._model = self.api, self.kernels, True, self._model
+        other._bind(signature)
+        return other
+
+    def _bind(self, signature):
+        self.signature = signature
         self._index = self._model.get_signature_index(signature)
         names = self._model.get_signature_list()[signature]
         self.input_names, self.output_names = list(names["inputs"]), list(names["outputs"])
@@ -83,6 +94,41 @@ class LiteRTRunner:
                 for name, buf, (shape, dtype) in zip(self.output_names, self._out, self._outputs)}
 
 
+class BucketedLiteRT:
+    """A `.tflite` called like `LiteRTRunner`, one document at a time: a compact model's export carries a
+    `segments_{n}` signature per bucket below its full length (`serving_default`), and each document runs on
+    the smallest one holding its real segments, so a short document costs a short document's time (the
+    signatures share their weights). Other exports run `serving_default` as they are."""
+
+    def __init__(self, path, threads=2, api="compiled"):
+        self.full = LiteRTRunner(path, threads, api)
+        self.output_names = self.full.output_names
+        names = self.full._model.get_signature_list() if api == "compiled" else {}
+        self.buckets = sorted(int(n.split("_")[1]) for n in names if n.startswith("segments_"))
+        self._runners = {}
+        if self.buckets:  # the 1-segment bucket's input is one segment long
+            one = self._runners["segments_1"] = self.full.sibling("segments_1")
+            self.segment_length = one.input_shapes["token_ids"][-1]
+
+    def signature_for(self, padding_mask):
+        """(signature, width) the document runs on."""
+        from hat_keras.inference import real_segments
+
+        if not self.buckets:
+            return "serving_default", None
+        n = real_segments(padding_mask, self.segment_length)
+        bucket = next((b for b in self.buckets if b >= n), None)
+        return (f"segments_{bucket}", bucket * self.segment_length) if bucket else ("serving_default", None)
+
+    def __call__(self, **inputs):
+        name, width = self.signature_for(inputs["padding_mask"])
+        if width is None:
+            return self.full(**inputs)
+        if name not in self._runners:
+            self._runners[name] = self.full.sibling(name)
+        return self._runners[name](**{k: np.ascontiguousarray(v[..., :width]) for k, v in inputs.items()})
+
+
 class TFLiteTextClassifier:
     """Host-side use of an exported `.tflite`: its bundled vocabulary -> the same ids as `classify_text`.
 
@@ -101,7 +147,7 @@ class TFLiteTextClassifier:
                     f.write(data)
             self.tokenizer = HATTokenizer.from_pretrained(tmp, max_segments=self.info["max_segments"],
                                                           segment_length=self.info["segment_length"])
-        self.runner = LiteRTRunner(path, threads)
+        self.runner = BucketedLiteRT(path, threads)
 
     def encode(self, texts):
         out = self.tokenizer([str(t) for t in texts], segmentation=self.segmentation)

@@ -179,6 +179,7 @@ def test_compact_tflite_export_pools_as_the_keras_model(tmp_path):
 
     from hat_keras.exporting import export_model
     from hat_keras.predict import Classifier
+    from hat_keras.runtime import BucketedLiteRT
     from training_helpers import write_tiny_hat
 
     folder = write_tiny_hat(str(tmp_path / "hat"))
@@ -191,8 +192,20 @@ def test_compact_tflite_export_pools_as_the_keras_model(tmp_path):
                           tokenizer=folder, sample_texts=[short], log=lambda *_: None)
     assert report["geometry"]["compact"] is True
     tflite = next((tmp_path / "tflite").rglob("*.tflite"))
-    expected = Classifier.load(tmp_path / "compact.keras")(short)[1]
+    assert report["bucket_signatures"] == ["segments_1", "segments_2", "serving_default"]
+    keras_clf = Classifier.load(tmp_path / "compact.keras")
+    expected = keras_clf(short)[1]
     np.testing.assert_allclose(Classifier.load(tflite)(short)[1], expected, atol=1e-5)
+    # each document runs on its bucket's signature, and every bucket answers as the Keras model
+    runner = BucketedLiteRT(tflite)
+    texts = [short, " ".join([short] * 3), " ".join([short] * 4)]  # 1, 2 and 3 (of 4) segments
+    enc = keras_clf.reader.encode(texts)
+    assert [runner.signature_for(m[None])[0] for m in enc["padding_mask"]] == ["segments_1", "segments_2",
+                                                                                 "serving_default"]
+    np.testing.assert_allclose(Classifier.load(tflite)(texts)[1], keras_clf(texts)[1], atol=1e-5)
+    saved = export_model(str(tmp_path / "compact.keras"), str(tmp_path / "sm"), "saved_model", tokenizer=folder,
+                         sample_texts=texts, log=lambda *_: None)
+    np.testing.assert_allclose(Classifier.load(saved["artifact_path"])(texts)[1], keras_clf(texts)[1], atol=1e-5)
     default = make_compact(model, False)
     x = model.preprocessor.tokenizer([short])
     assert np.abs(np.asarray(keras.ops.softmax(default(x))) - expected).max() > 1e-3

@@ -92,7 +92,8 @@ def args_from_namespace(ns):
         weight_decay=ns.weight_decay, seed=ns.seed, strategy=ns.strategy, tpu=ns.tpu,
         precision=None if ns.precision == "float32" else ns.precision,
         steps_per_execution=ns.steps_per_execution, jit_compile=ns.jit_compile,
-        pooling=ns.pooling, compact=ns.compact, bucketing=not ns.no_bucketing, num_labels=num_labels, mask_rate=ns.mask_rate, monitor=ns.monitor,
+        pooling=ns.pooling, compact=ns.compact, bucketing=not ns.no_bucketing, num_labels=num_labels,
+        mask_rate=ns.mask_rate, monitor=ns.monitor,
         tensorboard=not ns.no_tensorboard, verbose=0 if ns.quiet else PROGRESS[ns.progress],
         overwrite=ns.overwrite)
 

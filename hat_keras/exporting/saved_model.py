@@ -30,6 +30,8 @@ def write_saved_model(source, directory, encoder=None):
     import keras
     import tensorflow as tf
 
+    from hat_keras.inference import bucket_index, segment_buckets
+
     S = source.sequence_length
     model = source.model
     labels = tf.constant(source.labels)
@@ -39,10 +41,15 @@ def write_saved_model(source, directory, encoder=None):
                 "padding_mask": tf.TensorSpec((None, S), tf.int32, name="padding_mask")}
 
     vocab, classes = int(source.backbone.vocabulary_size), len(source.labels)
+    compact, K = bool(getattr(source.backbone, "compact", False)), int(source.segment_length)
+    buckets = segment_buckets(source.backbone.max_segments)
 
     def serve(inputs):
         ids, mask = inputs["token_ids"], inputs["padding_mask"]
         checks = validate_inputs(ids, mask, vocab)
+        if compact:  # the batch runs on its bucket (`trim_segments`): padded segments cost nothing
+            keep = tf.gather(buckets, bucket_index(mask, K, buckets)) * K
+            ids, mask = ids[:, :keep], mask[:, :keep]
         with tf.control_dependencies(checks):
             # A batch of zero documents gets empty outputs (the model's reshapes need at least one).
             logits = tf.cond(tf.shape(ids)[0] > 0,

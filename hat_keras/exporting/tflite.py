@@ -15,7 +15,7 @@ from hat_keras import logs
 from hat_keras.exporting import metadata, quantize as integer
 from hat_keras.exporting.source import ExportError
 from hat_keras.exporting.verify import TOLERANCES, verified_export
-from hat_keras.runtime import LiteRTRunner
+from hat_keras.runtime import BucketedLiteRT
 
 QUANTIZATIONS = (None, "float16", "dynamic") + integer.VARIANTS
 
@@ -29,8 +29,9 @@ def with_mask_value(model, mask_value):
     return clone
 
 
-def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=False):
-    """`explain`: a second output, the segments' contributions (`hat_keras.explain`)."""
+def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=False, buckets=()):
+    """`explain`: a second output, the segments' contributions (`hat_keras.explain`); `buckets`: segment
+    counts below the full length that get their own `segments_{n}` signature (compact models)."""
     import keras
     import tensorflow as tf
     archive = keras.export.ExportArchive()
@@ -47,19 +48,36 @@ def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=
         return {"logits": tf.cast(model(x, training=False), tf.float32)}
 
     archive.add_endpoint("serving_default", serve, input_signature=[spec])
+    width = sequence_length // model.backbone.max_segments
+    for n in buckets:
+        archive.add_endpoint(f"segments_{n}", serve, input_signature=[
+            {k: tf.TensorSpec((batch_size, n * width), tf.int32, name=k) for k in spec}])
     archive.write_out(directory, verbose=False)
 
 
-def convert(model, sequence_length, quantize=None, batch_size=1, explain=False):
+def bucket_signatures(source, quantize, explain):
+    """The buckets below full length a `.tflite` carries: a compact model's (`segment_buckets`), for the float
+    and dynamic-range exports (the integer-only ones are calibrated and verified on one shape, and the web
+    page runs one signature)."""
+    from hat_keras.inference import segment_buckets
+
+    if not getattr(source.backbone, "compact", False) or explain or quantize not in (None, "float16", "dynamic"):
+        return []
+    return segment_buckets(source.backbone.max_segments)[:-1]
+
+
+def convert(model, sequence_length, quantize=None, batch_size=1, explain=False, buckets=()):
     """Keras model -> tflite bytes (builtin ops only): fp32, float16 or dynamic-range. `explain`: add the
-    `segment_contributions` output."""
+    `segment_contributions` output; `buckets`: add a `segments_{n}` signature per bucket (the weights are
+    stored once: for 32 x 128, six signatures add a few percent to the file)."""
     import tensorflow as tf
     if quantize not in (None, "float16", "dynamic"):
         raise ExportError(f"quantize={quantize!r}; the converter makes float16 and dynamic (integer variants: "
                           "hat_keras.exporting.quantize)")
     with tempfile.TemporaryDirectory() as tmp:
-        _fixed_saved_model(model, tmp, sequence_length, batch_size, explain)
-        conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        _fixed_saved_model(model, tmp, sequence_length, batch_size, explain, buckets)
+        keys = ["serving_default"] + [f"segments_{n}" for n in buckets]
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=keys)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize:
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -86,9 +104,10 @@ def bundle_files(source):
 
 
 def run_signature(path, token_ids, padding_mask, threads=2, api="compiled"):
-    """Every output of `serving_default` ({name: (B, ...) float32}) and per-document seconds (batch 1)."""
+    """Every output ({name: (B, ...) float32}) and per-document seconds (batch 1); a compact model's export
+    runs each document on its bucket's signature (`BucketedLiteRT`)."""
     import time
-    runner = LiteRTRunner(path, threads, api)
+    runner = BucketedLiteRT(path, threads, api)
     outs, secs = {}, []
     for i in range(len(token_ids)):
         args = {"token_ids": token_ids[i:i + 1], "padding_mask": padding_mask[i:i + 1]}
@@ -117,7 +136,12 @@ def write_tflite(source, path, quantize=None, calibration=None, tokenizer_settin
     if quantize in integer.VARIANTS:
         data, extra = _integer_variant(source, quantize, calibration, explain, log)
     else:
-        data = convert(source.model, source.sequence_length, quantize, explain=explain)
+        buckets = bucket_signatures(source, quantize, explain)
+        data = convert(source.model, source.sequence_length, quantize, explain=explain, buckets=buckets)
+        if buckets:
+            extra["bucket_signatures"] = [f"segments_{n}" for n in buckets] + ["serving_default"]
+            log(f"[export] compact model: signatures for {', '.join(map(str, buckets))} and "
+                f"{source.backbone.max_segments} segments (each document runs on the smallest that holds it)")
     ops = metadata.operators(data)
     flex = [o for o in ops if o.startswith("CUSTOM")]
     if flex:

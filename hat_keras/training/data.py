@@ -406,13 +406,13 @@ def bucket_batches(ds, batch_size, segment_length, buckets, drop_remainder=True)
     trimmed to it: the compute follows the text, and XLA/TPUs see at most `len(buckets)` sequence shapes.
     Only for compact models, whose outputs do not depend on trailing padded segments. Partial batches
     (`drop_remainder=False`) are filled with weight-0 copies of their first row."""
+    from hat_keras.inference import bucket_index
+
     sizes = tf.constant(list(buckets), tf.int64)
     width = int(buckets[-1]) * segment_length
 
     def key(x, *rest):
-        mask = tf.reshape(tf.cast(x["padding_mask"], tf.bool), [-1, segment_length])
-        real = tf.reduce_max(tf.where(tf.reduce_any(mask, axis=1), tf.range(1, tf.shape(mask)[0] + 1), 1))
-        return tf.searchsorted(sizes, tf.cast(real, tf.int64)[None], out_type=tf.int64)[0]
+        return bucket_index(x["padding_mask"], segment_length, buckets)
 
     def trim(bucket):
         keep = tf.cast(sizes[bucket], tf.int32) * segment_length

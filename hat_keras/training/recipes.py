@@ -288,7 +288,8 @@ def _train(task, args, strategy, model_fn, preprocess, examples, extra_callbacks
     monitor = args.monitor or task.default_monitor(eval_ds is not None)
     mode = "min" if monitor.endswith("loss") else "max"
     callbacks = cb.standard_callbacks(args.output_dir, strategy, monitor, mode, args.tensorboard, global_batch,
-                                      None if buckets else seq_len, interval=interval, resumed=resumed) + list(extra_callbacks)
+                                      None if buckets else seq_len, interval=interval,
+                                      resumed=resumed) + list(extra_callbacks)
     # first: an interval's losses are on disk before its backup is, so a kill in between loses neither
     callbacks.insert(0, rp.TrainingReport(rp.report_path(args.output_dir), {
         **run_info, "task": task.task_names[0], "global_batch_size": global_batch, "steps_per_execution": spe,
