@@ -4,7 +4,7 @@ Each suite also runs alone (`python -m benchmarks.inference ...`); results: docs
 """
 import argparse
 
-SUITES = ("inference", "training", "scaling", "profile", "gpu", "quality")
+SUITES = ("inference", "training", "scaling", "profile", "gpu", "quality", "long_documents")
 
 
 def _suite(name):
@@ -14,7 +14,7 @@ def _suite(name):
 
 
 def main(argv=None):
-    """`python -m benchmarks {inference,training,scaling,profile,gpu,quality} [options]`: one table per run."""
+    """`python -m benchmarks SUITE [options]` (SUITES): one table per run."""
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="suite", required=True)
     for name in SUITES:

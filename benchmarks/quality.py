@@ -17,40 +17,18 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import time
 
 import numpy as np
 
-from benchmarks.common import REPO, shared_dir
+from benchmarks.common import REPO, cpu_description, shared_dir
 
 # name -> (max segments, segment length, compact); "flat" is one 512-token segment of S-only layers
 CONFIGS = {"flat-512": (1, 512, False), "hat-8x128": (8, 128, False), "hat-8x128-compact": (8, 128, True),
            "hat-32x128-compact": (32, 128, True)}
 LAYOUT = "S|SD|S|SD|S|SD"  # MiniLM's 6 layers, cross-segment attention after every other one
 RECIPE = {"epochs": 2.0, "batch_size": 8, "learning_rate": 5e-5}
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
-    except OSError:
-        pass
-    return []
 
 
 def minilm_dir():
@@ -214,7 +192,8 @@ def add_arguments(p):
 def results_path(args):
     if args.json:
         return pathlib.Path(args.json)
-    tag = "".join(c if c.isalnum() else "_" for c in cpu_name().lower()).strip("_")[:40]
+    name = cpu_description().split(",")[0].split(" (")[0]
+    tag = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")[:40]
     return REPO / "benchmarks" / "results" / f"quality_{tag}.json"
 
 
@@ -223,8 +202,7 @@ def main_args(args):
     work = pathlib.Path(args.work)
     path = results_path(args)
     record = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    record.update({"cpu": cpu_name(), "isa": cpu_flags(), "cores": os.cpu_count(), "recipe": RECIPE,
-                   "layout": LAYOUT})
+    record.update({"cpu": cpu_description(), "cores": os.cpu_count(), "recipe": RECIPE, "layout": LAYOUT})
     bert = args.bert or minilm_dir()
     for seed in args.seeds:  # seed-major: every configuration has a first result early
         for name in args.configs:

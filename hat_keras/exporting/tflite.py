@@ -55,15 +55,15 @@ def _fixed_saved_model(model, directory, sequence_length, batch_size=1, explain=
     archive.write_out(directory, verbose=False)
 
 
-def bucket_signatures(source, quantize, explain):
+def bucket_signatures(backbone, quantize, explain):
     """The buckets below full length a `.tflite` carries: a compact model's (`segment_buckets`), for the float
     and dynamic-range exports (the integer-only ones are calibrated and verified on one shape, and the web
     page runs one signature)."""
     from hat_keras.inference import segment_buckets
 
-    if not getattr(source.backbone, "compact", False) or explain or quantize not in (None, "float16", "dynamic"):
+    if not getattr(backbone, "compact", False) or explain or quantize not in (None, "float16", "dynamic"):
         return []
-    return segment_buckets(source.backbone.max_segments)[:-1]
+    return segment_buckets(backbone.max_segments)[:-1]
 
 
 def convert(model, sequence_length, quantize=None, batch_size=1, explain=False, buckets=()):
@@ -136,7 +136,7 @@ def write_tflite(source, path, quantize=None, calibration=None, tokenizer_settin
     if quantize in integer.VARIANTS:
         data, extra = _integer_variant(source, quantize, calibration, explain, log)
     else:
-        buckets = bucket_signatures(source, quantize, explain)
+        buckets = bucket_signatures(source.backbone, quantize, explain)
         data = convert(source.model, source.sequence_length, quantize, explain=explain, buckets=buckets)
         if buckets:
             extra["bucket_signatures"] = [f"segments_{n}" for n in buckets] + ["serving_default"]
