@@ -38,7 +38,7 @@ def classifiers(folder):
     for name, (segments, compact) in GEOMETRIES.items():
         path = os.path.join(folder, name)
         warm_start(minilm_dir(), LAYOUT, path, segments, 128, new_head=True, compact=compact)
-        out[name] = h.load(path, task="text_classifier", num_labels=2, new_head=True)
+        out[name] = h.load(path, task="text_classifier", num_labels=2, new_head=True, load_tokenizer=False)
     return out
 
 

@@ -321,7 +321,10 @@ def _buckets(args, backbone, strategy):
         logger.info("bucketing off: %s feeds fixed-shape batches (%d segments)", type(strategy).__name__,
                     backbone.max_segments)
         return None
-    return backbone.segment_length, segment_buckets(backbone.max_segments)
+    buckets = segment_buckets(backbone.max_segments)
+    logger.info("compact model: batches bucketed by real segments (%s; --no-bucketing: full length)",
+                ", ".join(map(str, buckets)))
+    return backbone.segment_length, buckets
 
 
 def _default_preprocess(task, args, backbone, examples):
