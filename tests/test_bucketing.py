@@ -4,6 +4,8 @@ documents share one bucket trains the weights the full-length run trains."""
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -75,3 +77,31 @@ def test_bucketed_training_is_exact(tmp_path):
     assert bucketed.history["val_loss"][-1] == pytest.approx(full.history["val_loss"][-1], rel=1e-4)
     record = json.load(open(os.path.join(root, "bucketed", "run.json")))
     assert record.get("bucketing") is True
+
+
+def bucketed_jax_run(root):
+    """Bucketed training and evaluation on Keras-JAX (run in a subprocess with two virtual devices)."""
+    import keras
+
+    write_tiny_hat(os.path.join(root, "hat"), initializer_range=0.2)
+    same = _write(os.path.join(root, "train.jsonl"), [16] * 12, seed=0)
+    mixed = _write(os.path.join(root, "eval.jsonl"), [8, 48, 16, 40, 8, 24, 48], seed=5)
+    result = _train(root, "jax", same, mixed)
+    keras.distribution.set_distribution(None)  # predict 7 documents on one device
+    rows = [json.loads(line) for line in open(mixed)]
+    logits = np.asarray(result.model.predict([r["text"] for r in rows], verbose=0))
+    labels = np.array([result.model.label_names.index(r["label"]) for r in rows])
+    return {"eval_loss": result.eval_results["loss"], "numpy": numpy_cross_entropy(logits, labels)}
+
+
+def test_bucketed_training_on_jax_two_devices(tmp_path):
+    pytest.importorskip("jax")
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import json, sys; sys.path[:0] = [{here!r}]; from test_bucketing import bucketed_jax_run; "
+            f"print('RESULT', json.dumps(bucketed_jax_run({str(tmp_path)!r})))")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": os.path.dirname(here)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT ")[-1])
+    assert out["eval_loss"] == pytest.approx(out["numpy"], rel=1e-5)

@@ -86,9 +86,11 @@ def test_compact_flags(capsys):
 
     args = train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a.jsonl", "-o", "o",
                                              "--compact"]))
-    assert args.compact is True
-    assert train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a", "-o", "o"])).compact \
-        is False
+    assert args.compact is True and args.bucketing is True
+    plain = train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a", "-o", "o"]))
+    assert plain.compact is False
+    assert train.args_from_namespace(_parse(["train", "text_classifier", "m", "--train", "a", "-o", "o",
+                                             "--no-bucketing"])).bucketing is False
     assert _parse(["warm-start", "bert", "-o", "out", "--layout", "S|D", "--compact"]).compact is True
     assert _parse(["quickstart", "--compact"]).compact is True
     with pytest.raises(SystemExit) as e:
