@@ -68,8 +68,8 @@ def bucket_signatures(backbone, quantize, explain):
 
 def convert(model, sequence_length, quantize=None, batch_size=1, explain=False, buckets=()):
     """Keras model -> tflite bytes (builtin ops only): fp32, float16 or dynamic-range. `explain`: add the
-    `segment_contributions` output; `buckets`: add a `segments_{n}` signature per bucket (the weights are
-    stored once: for 32 x 128, six signatures add a few percent to the file)."""
+    `segment_contributions` output; `buckets`: add a `segments_{n}` signature per bucket (the weight buffers
+    are shared; the MiniLM 32 x 128 dynamic-range file grows from 29.8 to 37.8 MB with six signatures)."""
     import tensorflow as tf
     if quantize not in (None, "float16", "dynamic"):
         raise ExportError(f"quantize={quantize!r}; the converter makes float16 and dynamic (integer variants: "
