@@ -170,7 +170,8 @@ def export_web(source, out_dir, quantize=DEFAULT_QUANTIZE, samples=None, toleran
                "problem_type": getattr(source.model, "problem_type", "single_label_classification"),
                "input_shape": [1, source.sequence_length], "inputs": ["token_ids", "padding_mask"],
                "outputs": ["logits", "segment_contributions"], "max_segments": source.max_segments,
-               "segment_length": source.segment_length, "tokenizer_files": tok_files + ["config.json"],
+               "segment_length": source.segment_length, "compact": bool(source.geometry().get("compact")),
+               "tokenizer_files": tok_files + ["config.json"],
                "litertjs": version, "name": source.name}
         write_json(os.path.join(tmp, "web.json"), web)
         written[:] = sorted(n for n in os.listdir(tmp) if n != artifact)

@@ -172,12 +172,16 @@ function render(text, r) {
     `on this device`;
   $("probabilities").replaceChildren(...state.web.labels.map((name, i) => bar(name, r.probabilities[i])));
   const cap = state.tokenizer.sequenceLength;
+  const used = r.segments.filter((span) => span).length;
   $("read-note").textContent = r.charsRead < r.textLength
     ? `Read the first ${r.charsRead.toLocaleString()} of ${r.textLength.toLocaleString()} characters: the model takes ` +
       `${state.web.max_segments} segments of ${state.web.segment_length} tokens (${cap.toLocaleString()} positions).`
-    : `${r.tokens.toLocaleString()} of ${cap.toLocaleString()} token positions used.`;
+    : `Read ${used} of ${state.web.max_segments} segments, ${r.tokens.toLocaleString()} of ` +
+      `${cap.toLocaleString()} token positions.`;
   const top = Math.max(...r.contributions, 1e-9);
-  const items = r.contributions.map((c, s) => {
+  // a compact model pools over real segments only: its padding segments play no part, so they are not listed
+  const shown = r.contributions.map((c, s) => [c, s]).filter(([, s]) => !state.web.compact || r.segments[s]);
+  const items = shown.map(([c, s]) => {
     const li = document.createElement("li");
     const span = r.segments[s];
     li.className = span ? "segment" : "padding";
